@@ -1,0 +1,191 @@
+"""Sudoku generation by difficulty tier.
+
+Easy, medium and hard puzzles come from filtering random minimal puzzles (a random solution
+grid with clues removed in random order while the solution stays unique). Random minimal
+puzzles are rarely hard enough for ``extreme`` (well under 1 in 1,000), so that tier comes from
+a local search: mutate a puzzle (drop two clues, then add clues consistent with one of its
+solutions until it is unique again, then make it minimal), keep the mutant when it rates at
+least as hard, restart a chain that stalls, and once a chain is in extreme territory harvest
+its distinct-solution neighbours. A chain's puzzles are near relatives, so they are returned
+as one group, which a dataset keeps on one side of the train/test split.
+
+Ratings used to steer a chain reuse one set of solving orders (so two puzzles are compared
+without noise); every puzzle a chain returns is re-rated on fresh orders, and that rating is
+what the tier is judged on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from puzzles import sudoku_solver as solver
+
+if TYPE_CHECKING:
+    from puzzles.sudoku import SudokuFamily
+
+Generated = tuple[np.ndarray, np.ndarray, float]  # puzzle, solution, rating
+
+TIERS = ("easy", "medium", "hard", "extreme")
+TIER_FLOORS = {"medium": 0.0, "hard": 2.0, "extreme": 10.0}  # rating floor of each guessing tier
+MAX_ATTEMPTS = 5_000  # random puzzles tried before a tier is declared out of reach
+CHAIN_STEERING_ORDERS = 8
+CHAIN_STALL_STEPS = 300  # a chain with no progress for this long restarts
+CHAIN_MAX_STEPS = 20_000
+HARVEST_STEPS = 400  # neighbours tried per chain once it is extreme
+
+
+def full_grid(family: SudokuFamily, rng: np.random.Generator) -> np.ndarray:
+    """A random solution grid (flat digits), found by search in random orders."""
+    n, geo = family.size, family.geometry
+    while True:
+        digits = np.zeros(n * n, dtype=np.int8)
+        digits[:n] = rng.permutation(n) + 1  # a random first row spreads grids widely
+        found = np.empty((1, n * n), dtype=np.int32)
+        count, _, _ = solver.search(
+            solver.candidates_from_digits(digits, n),
+            geo.units,
+            geo.peers,
+            n,
+            1,
+            rng.permutation(n).astype(np.int32),
+            rng.permutation(n * n).astype(np.int32),
+            10_000,  # 16×16 grids occasionally wander; a fresh start is faster than waiting
+            found,
+        )
+        if count == 1:
+            out = np.empty(n * n, dtype=np.int8)
+            solver.digits_from_candidates(found[0], out)
+            return out
+
+
+def minimize(family: SudokuFamily, rng: np.random.Generator, digits: np.ndarray) -> None:
+    """Remove clues in random order while the solution stays unique, in place."""
+    geo = family.geometry
+    order = rng.permutation(digits.size).astype(np.int32)
+    solver.minimize(digits, order, geo.units, geo.peers, family.size, solver.MAX_GUESSES)
+
+
+def random_minimal(family: SudokuFamily, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random minimal puzzle and its solution (flat digits)."""
+    solution = full_grid(family, rng)
+    puzzle = solution.copy()
+    minimize(family, rng, puzzle)
+    return puzzle, solution
+
+
+def solution_of(family: SudokuFamily, puzzle: np.ndarray) -> np.ndarray:
+    result = family.solve(puzzle.reshape(family.size, family.size))
+    assert result.count == 1, "generated puzzles are unique by construction"
+    return result.grid.reshape(-1).astype(np.int8)
+
+
+def generate_group(
+    family: SudokuFamily, rng: np.random.Generator, difficulty: str, limit: int
+) -> list[Generated]:
+    """Up to ``limit`` puzzles of the tier that belong together (one search chain)."""
+    if difficulty not in family.difficulties:
+        raise ValueError(
+            f"unknown difficulty {difficulty!r}: choose from {', '.join(family.difficulties)}"
+        )
+    n = family.size
+    if difficulty == "extreme":
+        found = extreme_chain(family, rng, limit)
+    else:
+        found = [filtered_minimal(family, rng, difficulty)]
+    as_grid = lambda flat: flat.reshape(n, n).astype(np.uint8)  # noqa: E731
+    return [(as_grid(p), as_grid(s), r) for p, s, r in found]
+
+
+def filtered_minimal(
+    family: SudokuFamily, rng: np.random.Generator, difficulty: str
+) -> Generated:
+    for _ in range(MAX_ATTEMPTS):
+        puzzle, solution = random_minimal(family, rng)
+        grid = puzzle.reshape(family.size, family.size)
+        singles = family.singles_suffice(grid)
+        rating = 0.0 if singles else family.rate(grid, rng)
+        if family.tier(rating, singles) == difficulty:
+            return puzzle, solution, rating
+    raise ValueError(
+        f"no {family.size}×{family.size} Sudoku of difficulty {difficulty!r} found in "
+        f"{MAX_ATTEMPTS} random puzzles; this size supports: {', '.join(family.reachable)}"
+    )
+
+
+def extreme_chain(
+    family: SudokuFamily, rng: np.random.Generator, limit: int
+) -> list[Generated]:
+    """Climb to an extreme puzzle, then harvest up to ``limit`` extreme relatives."""
+    search = ExtremeSearch(family, rng)
+    while True:
+        found = search.harvest(search.climb(), limit)
+        if found:
+            return found
+
+
+class ExtremeSearch:
+    """One search chain: a random-restart hill climb on the dead-end rating."""
+
+    def __init__(self, family: SudokuFamily, rng: np.random.Generator) -> None:
+        self.family, self.rng = family, rng
+        self.floor = TIER_FLOORS["extreme"]
+        self.steering = family.random_orders(rng, CHAIN_STEERING_ORDERS)
+
+    def steer(self, puzzle: np.ndarray) -> float:
+        geo, n = self.family.geometry, self.family.size
+        rating = solver.rate(puzzle, geo.units, geo.peers, n, *self.steering, solver.MAX_GUESSES)
+        return float(rating)
+
+    def mutate(self, puzzle: np.ndarray) -> np.ndarray:
+        """Drop two clues, add clues from one of the solutions until unique, make minimal."""
+        geo, n, rng = self.family.geometry, self.family.size, self.rng
+        child = puzzle.copy()
+        child[rng.choice(np.flatnonzero(child), 2, replace=False)] = 0
+        digit_orders, cell_orders = self.family.random_orders(rng, 1)
+        solver.make_unique(
+            child, geo.units, geo.peers, n, digit_orders[0], cell_orders[0], rng.random(n * n),
+            solver.MAX_GUESSES,
+        )
+        minimize(self.family, rng, child)
+        return child
+
+    def climb(self) -> np.ndarray:
+        """A puzzle whose steering rating reaches the extreme floor."""
+        for _ in range(CHAIN_MAX_STEPS // CHAIN_STALL_STEPS):
+            current, _ = random_minimal(self.family, self.rng)
+            score = self.steer(current)
+            since_progress = 0
+            while since_progress < CHAIN_STALL_STEPS:
+                if score >= self.floor:
+                    return current
+                child = self.mutate(current)
+                child_score = self.steer(child)
+                since_progress = 0 if child_score > score else since_progress + 1
+                if child_score >= score:  # sideways moves let the chain cross plateaus
+                    current, score = child, child_score
+        n = self.family.size
+        raise ValueError(f"no extreme {n}×{n} Sudoku found in {CHAIN_MAX_STEPS} search steps")
+
+    def harvest(self, current: np.ndarray, limit: int) -> list[Generated]:
+        """Walk among extreme neighbours, keeping those extreme on fresh orders too."""
+        n = self.family.size
+        found: list[Generated] = []
+        solutions: set[bytes] = set()
+        candidate = current
+        for _ in range(HARVEST_STEPS):
+            if candidate is not None:
+                rating = self.family.rate(candidate.reshape(n, n), self.rng)
+                solution = solution_of(self.family, candidate)
+                if rating >= self.floor and solution.tobytes() not in solutions:
+                    solutions.add(solution.tobytes())
+                    found.append((candidate, solution, rating))
+                    if len(found) >= limit:
+                        break
+            candidate = self.mutate(current)
+            if self.steer(candidate) >= self.floor:
+                current = candidate  # drift, so the harvest does not circle one puzzle
+            else:
+                candidate = None
+        return found
