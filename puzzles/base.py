@@ -162,9 +162,14 @@ class PuzzleFamily(ABC):
     def grade(self, puzzle: Grid, answer: Grid, solution: Grid | None = None) -> Grade:
         """Whether ``answer`` correctly solves ``puzzle``; if not, which rule and which cell."""
 
+    @abstractmethod
     def tier(self, difficulty: float) -> str:
         """The name of the tier a difficulty value falls in."""
-        raise NotImplementedError
+
+    def tier_of(self, puzzle: Grid, solved: Solution) -> str:
+        """The tier of a solved puzzle (families whose tiers need more than the number
+        override this)."""
+        return self.tier(solved.difficulty)
 
     def dedupe_key(self, puzzle: Grid, solution: Grid) -> bytes:
         """Two items with the same key count as the same puzzle when splitting a dataset."""

@@ -34,6 +34,7 @@ from puzzles.sudoku_generate import TIER_FLOORS, TIERS, generate_group
 
 BOX_SHAPES = {4: (2, 2), 6: (2, 3), 9: (3, 3), 16: (4, 4)}
 RATING_ORDERS = 16  # solving orders averaged in a rating
+RATING_SEED = 20250626  # fixes those orders, so ratings are reproducible
 BLANKS = ".0_"
 SEPARATORS = "|-+! \t"
 DIGIT_CHARS = "123456789ABCDEFG"
@@ -52,6 +53,7 @@ class SudokuFamily(PuzzleFamily):
         self.vocab_size = size + 2
         self.geometry = solver.geometry(self.box_rows, self.box_cols)
         self.digit_chars = DIGIT_CHARS[:size]
+        self.rating_orders = self.random_orders(np.random.default_rng(RATING_SEED), RATING_ORDERS)
 
     def __repr__(self) -> str:
         return f"SudokuFamily(size={self.size})"
@@ -237,12 +239,16 @@ class SudokuFamily(PuzzleFamily):
             return Solution(0, None, float("nan"))
         out = np.empty(digits.size, dtype=np.int8)
         solver.digits_from_candidates(found[0], out)
-        rating = self.rate(puzzle, np.random.default_rng(0))
+        rating = self.rate(puzzle)
         return Solution(count, out.astype(np.uint8).reshape(self.size, self.size), rating)
 
-    def rate(self, puzzle: Grid, rng: np.random.Generator, orders: int = RATING_ORDERS) -> float:
-        """Mean dead ends to the first solution over ``orders`` random solving orders."""
-        digit_orders, cell_orders = self.random_orders(rng, orders)
+    def rate(self, puzzle: Grid) -> float:
+        """Mean dead ends to the first solution over RATING_ORDERS solving orders.
+
+        The orders are fixed per size, so a puzzle always gets the same rating and the tier a
+        dataset stores is the tier ``hrm check`` reports.
+        """
+        digit_orders, cell_orders = self.rating_orders
         geo = self.geometry
         return float(
             solver.rate(
@@ -274,6 +280,9 @@ class SudokuFamily(PuzzleFamily):
         if difficulty >= TIER_FLOORS["hard"]:
             return "hard"
         return "medium"
+
+    def tier_of(self, puzzle: Grid, solved: Solution) -> str:
+        return self.tier(solved.difficulty, self.singles_suffice(puzzle))
 
     def dedupe_key(self, puzzle: Grid, solution: Grid) -> bytes:
         # Small grids have few solution grids (4×4: 288), so only the puzzle itself can be unique.

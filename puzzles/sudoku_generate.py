@@ -105,7 +105,7 @@ def filtered_minimal(
         puzzle, solution = random_minimal(family, rng)
         grid = puzzle.reshape(family.size, family.size)
         singles = family.singles_suffice(grid)
-        rating = 0.0 if singles else family.rate(grid, rng)
+        rating = 0.0 if singles else family.rate(grid)
         if family.tier(rating, singles) == difficulty:
             return puzzle, solution, rating
     raise ValueError(
@@ -176,7 +176,7 @@ class ExtremeSearch:
         candidate = current
         for _ in range(HARVEST_STEPS):
             if candidate is not None:
-                rating = self.family.rate(candidate.reshape(n, n), self.rng)
+                rating = self.family.rate(candidate.reshape(n, n))
                 solution = solution_of(self.family, candidate)
                 if rating >= self.floor and solution.tobytes() not in solutions:
                     solutions.add(solution.tobytes())

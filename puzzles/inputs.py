@@ -1,0 +1,79 @@
+"""Reading user puzzles: a string, a file or stdin, with the family detected from the text.
+
+``hrm check`` and ``hrm solve`` both read puzzles through here, so they accept the same inputs.
+Detection looks only at the text's shape; ``--family``/``--size`` override it. This module
+deliberately does not solve or grade anything.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+from puzzles import make_family
+from puzzles.base import Parsed, ParseError, PuzzleFamily
+from puzzles.sudoku import CSV_HEADER, SEPARATORS
+
+MAZE_CHARS = set("#. SGo")
+SMALL_SUDOKU_CHARS = set("1234.0_")
+
+
+def read_text(arg: str) -> tuple[str, str]:
+    """(text, source name) for '-' (stdin), an existing file, or the puzzle text itself."""
+    if arg == "-":
+        return sys.stdin.read(), "<stdin>"
+    path = Path(arg)
+    if "\n" not in arg and len(arg) < 256 and path.is_file():
+        try:
+            return path.read_text(), str(path)
+        except UnicodeDecodeError:
+            raise ParseError("not a text file", source=str(path)) from None
+    if "\n" not in arg and ("/" in arg or arg.endswith((".txt", ".sdk", ".csv"))):
+        raise ParseError(f"no such file: {arg}")
+    return arg.replace("\\n", "\n"), "<argument>"
+
+
+def detect(text: str, source: str | None = None) -> tuple[str, int]:
+    """(family name, size) guessed from the text's first puzzle."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise ParseError("no puzzle found (the input is empty)", source=source)
+    if any("S" in ln for ln in lines) and all(set(ln) <= MAZE_CHARS for ln in lines):
+        return "maze", len(lines[0])
+    content = [ln for ln in lines if not ln.lstrip().startswith("#")]
+    if not content:
+        raise ParseError("no puzzle found (only comments)", source=source)
+    if content[0].strip().lower().startswith(CSV_HEADER):
+        question = content[1].split(",")[1] if len(content) > 1 and "," in content[1] else ""
+        return "sudoku", math.isqrt(len(question)) or 9
+    cells = [ch for ch in content[0] if ch not in SEPARATORS]
+    count = len(cells)
+    if count == 16:  # a 4×4 puzzle on one line, or one row of a 16×16 grid
+        return "sudoku", 4 if set(cells) <= SMALL_SUDOKU_CHARS else 16
+    if count in (36, 81, 256):
+        return "sudoku", math.isqrt(count)
+    if count in (4, 6, 9):
+        return "sudoku", count
+    raise ParseError(
+        f"cannot tell the puzzle family from a first row of {count} cells "
+        "(give --family and --size)",
+        source=source,
+        line=text.splitlines().index(content[0]) + 1,
+    )
+
+
+def read_puzzles(
+    arg: str, family: str | None = None, size: int | None = None
+) -> tuple[PuzzleFamily, list[Parsed], str]:
+    """Parse every puzzle in ``arg`` (see ``read_text``); returns (family, puzzles, source)."""
+    text, source = read_text(arg)
+    if family is None or size is None:
+        detected_family, detected_size = detect(text, source)
+        family = family or detected_family
+        size = size or detected_size
+    fam = make_family(family, size)
+    parsed = fam.parse_many(text, source)
+    if not parsed:
+        raise ParseError("no puzzle found", source=source)
+    return fam, parsed, source
