@@ -474,6 +474,12 @@ class MazeFamily(PuzzleFamily):
     def random_symmetry(self, rng: np.random.Generator) -> Symmetry:
         return self.symmetry(int(rng.integers(8)))
 
+    def dedupe_key(self, puzzle: Grid, solution: Grid) -> bytes:
+        """The same for all 8 rotations and reflections of a maze: training augments with
+        them, so a rotated test maze in train would be a test maze seen in training."""
+        flat = self.encode(puzzle)
+        return min(self.symmetry(k).apply(flat).tobytes() for k in range(8))
+
     # -- text --------------------------------------------------------------------------------
 
     def format(self, grid: Grid, style: str = "grid") -> str:

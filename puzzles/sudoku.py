@@ -30,7 +30,7 @@ from puzzles.base import (
     Solution,
     Symmetry,
 )
-from puzzles.sudoku_generate import TIER_FLOORS, TIERS, generate_group
+from puzzles.sudoku_generate import TIER_FLOORS, TIERS, TIERS_BY_SIZE, generate_group
 
 BOX_SHAPES = {4: (2, 2), 6: (2, 3), 9: (3, 3), 16: (4, 4)}
 RATING_ORDERS = 16  # solving orders averaged in a rating
@@ -49,6 +49,7 @@ class SudokuFamily(PuzzleFamily):
         if size not in BOX_SHAPES:
             raise ValueError(f"Sudoku size must be one of {sorted(BOX_SHAPES)}, got {size}")
         self.size = size
+        self.difficulties = TIERS_BY_SIZE[size]
         self.box_rows, self.box_cols = BOX_SHAPES[size]
         self.vocab_size = size + 2
         self.geometry = solver.geometry(self.box_rows, self.box_cols)

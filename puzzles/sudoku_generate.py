@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 Generated = tuple[np.ndarray, np.ndarray, float]  # puzzle, solution, rating
 
 TIERS = ("easy", "medium", "hard", "extreme")
+# Measured: no 4×4 puzzle needs a guess, no 6×6 one rates 2 or more, and random minimal 16×16
+# puzzles are never solved by singles, so 16×16 easy puzzles come from singles_minimal.
+TIERS_BY_SIZE = {4: TIERS[:1], 6: TIERS[:2], 9: TIERS, 16: TIERS[:1]}
 TIER_FLOORS = {"medium": 0.0, "hard": 2.0, "extreme": 10.0}  # rating floor of each guessing tier
 MAX_ATTEMPTS = 5_000  # random puzzles tried before a tier is declared out of reach
 CHAIN_STEERING_ORDERS = 8
@@ -75,6 +78,20 @@ def random_minimal(family: SudokuFamily, rng: np.random.Generator) -> tuple[np.n
     return puzzle, solution
 
 
+def singles_minimal(
+    family: SudokuFamily, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random puzzle from which no clue can be removed without singles failing to solve it."""
+    geo, n = family.geometry, family.size
+    solution = full_grid(family, rng)
+    puzzle = solution.copy()
+    for cell in rng.permutation(n * n):
+        kept, puzzle[cell] = puzzle[cell], 0
+        if not solver.singles_suffice(puzzle, geo.units, geo.peers, n):
+            puzzle[cell] = kept
+    return puzzle, solution
+
+
 def solution_of(family: SudokuFamily, puzzle: np.ndarray) -> np.ndarray:
     result = family.solve(puzzle.reshape(family.size, family.size))
     assert result.count == 1, "generated puzzles are unique by construction"
@@ -85,13 +102,17 @@ def generate_group(
     family: SudokuFamily, rng: np.random.Generator, difficulty: str, limit: int
 ) -> list[Generated]:
     """Up to ``limit`` puzzles of the tier that belong together (one search chain)."""
+    n = family.size
     if difficulty not in family.difficulties:
         raise ValueError(
-            f"unknown difficulty {difficulty!r}: choose from {', '.join(family.difficulties)}"
+            f"difficulty {difficulty!r} is not available for {n}×{n} Sudoku: "
+            f"choose from {', '.join(family.difficulties)}"
         )
-    n = family.size
     if difficulty == "extreme":
         found = extreme_chain(family, rng, limit)
+    elif difficulty == "easy" and n == 16:
+        puzzle, solution = singles_minimal(family, rng)
+        found = [(puzzle, solution, 0.0)]
     else:
         found = [filtered_minimal(family, rng, difficulty)]
     as_grid = lambda flat: flat.reshape(n, n).astype(np.uint8)  # noqa: E731
@@ -110,7 +131,7 @@ def filtered_minimal(
             return puzzle, solution, rating
     raise ValueError(
         f"no {family.size}×{family.size} Sudoku of difficulty {difficulty!r} found in "
-        f"{MAX_ATTEMPTS} random puzzles; this size supports: {', '.join(family.reachable)}"
+        f"{MAX_ATTEMPTS} random puzzles"
     )
 
 
