@@ -92,7 +92,8 @@ class SudokuFamily(PuzzleFamily):
         RuleError at the offending cell; several solutions are not an error here.
         """
         lines = text.splitlines()
-        first = next((ln.strip() for ln in lines if ln.strip()), "")
+        content = (ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#"))
+        first = next(content, "")
         if first.lower().startswith(CSV_HEADER):
             return self._parse_csv(lines, source)
         puzzles: list[Parsed] = []
@@ -104,6 +105,7 @@ class SudokuFamily(PuzzleFamily):
             for column, char in enumerate(raw, start=1):
                 if char in SEPARATORS:
                     continue
+                self._cell_value(char, source, number, column)  # bad characters fail here
                 cells.append((char, number, column))
                 if len(cells) == total:
                     puzzles.append(self._grid_from_cells(cells, source))
@@ -162,7 +164,7 @@ class SudokuFamily(PuzzleFamily):
                     line=number,
                 )
             _, question, answer, rating = fields
-            column = len(fields[0]) + 2
+            column = len(raw) - len(raw.lstrip()) + len(fields[0]) + 2  # 1-based, after indent
             grids = []
             for text in (question, answer):
                 if len(text) != total:
@@ -182,6 +184,16 @@ class SudokuFamily(PuzzleFamily):
                     f"rating {rating!r} is not a number", source=source, line=number, column=column
                 ) from None
             puzzle, solution = grids
+            verdict = self.grade(puzzle.grid, solution.grid)
+            if not verdict.solved:
+                r, c = verdict.cell or (0, 0)
+                line, col = solution.positions[r * self.size + c]
+                raise RuleError(
+                    f"the answer does not solve the question: {verdict.reason}",
+                    source=source,
+                    line=line,
+                    column=col,
+                )
             puzzles.append(Parsed(puzzle.grid, number, solution.grid, value, puzzle.positions))
         return puzzles
 

@@ -9,9 +9,9 @@ least as hard, restart a chain that stalls, and once a chain is in extreme terri
 its distinct-solution neighbours. A chain's puzzles are near relatives, so they are returned
 as one group, which a dataset keeps on one side of the train/test split.
 
-Ratings used to steer a chain reuse one set of solving orders (so two puzzles are compared
-without noise); every puzzle a chain returns is re-rated on fresh orders, and that rating is
-what the tier is judged on.
+Ratings used to steer a chain reuse one set of solving orders drawn for that chain (so two
+puzzles are compared without noise); every puzzle a chain returns is then rated on the family's
+fixed orders, and that rating, the one ``hrm check`` reports, is what the tier is judged on.
 """
 
 from __future__ import annotations
@@ -93,9 +93,15 @@ def singles_minimal(
 
 
 def solution_of(family: SudokuFamily, puzzle: np.ndarray) -> np.ndarray:
-    result = family.solve(puzzle.reshape(family.size, family.size))
-    assert result.count == 1, "generated puzzles are unique by construction"
-    return result.grid.reshape(-1).astype(np.int8)
+    """The solution (flat digits) of a puzzle known to have exactly one."""
+    geo, n = family.geometry, family.size
+    found = np.empty((1, n * n), dtype=np.int32)
+    order, cells = np.arange(n, dtype=np.int32), np.arange(n * n, dtype=np.int32)
+    cand = solver.candidates_from_digits(puzzle, n)
+    solver.search(cand, geo.units, geo.peers, n, 1, order, cells, solver.MAX_GUESSES, found)
+    out = np.empty(n * n, dtype=np.int8)
+    solver.digits_from_candidates(found[0], out)
+    return out
 
 
 def generate_group(
@@ -190,7 +196,7 @@ class ExtremeSearch:
         raise ValueError(f"no extreme {n}×{n} Sudoku found in {CHAIN_MAX_STEPS} search steps")
 
     def harvest(self, current: np.ndarray, limit: int) -> list[Generated]:
-        """Walk among extreme neighbours, keeping those extreme on fresh orders too."""
+        """Walk among extreme neighbours, keeping those extreme on the family's orders too."""
         n = self.family.size
         found: list[Generated] = []
         solutions: set[bytes] = set()

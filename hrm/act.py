@@ -1,0 +1,134 @@
+"""Deep supervision and adaptive computation time (Q-learning halting), for any model that
+reasons in segments (``initial_state``, ``reset``, ``segment`` as in ``hrm.model.HRM``).
+
+Training keeps a *carry*: each slot of the batch holds one example and its recurrent state
+across optimiser steps. A step runs one segment for every slot, takes a loss on it (deep
+supervision: every segment is supervised) and decides per slot whether to halt. Halted slots
+take a fresh example from the next batch; the others continue from their detached state. So
+one optimiser step costs one segment per example, whatever the segments an example uses.
+
+Halting: the Q head gives (halt, continue) values. The halt value learns whether the current
+answer is exactly right; the continue value learns the bootstrapped value of going on (the
+better of the next segment's two values, or its halt value at the last segment). That target
+needs a second forward pass; ``halt_only`` drops it and halts when the halt value is positive.
+Exploration forces a random minimum number of segments on a fraction of examples.
+
+This module deliberately does not own an optimiser or data loading: ``train.py`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from hrm.layers import softmax_cross_entropy, stablemax_cross_entropy
+
+LOSSES = {"softmax": softmax_cross_entropy, "stablemax": stablemax_cross_entropy}
+
+
+@dataclass
+class ACTConfig:
+    max_segments: int = 8
+    explore_prob: float = 0.1
+    halt_only: bool = False
+    q_loss_weight: float = 0.5
+    loss: str = "softmax"  # or "stablemax"
+
+    def __post_init__(self) -> None:
+        if self.max_segments < 1:
+            raise ValueError("max_segments must be at least 1")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, not {self.loss!r}")
+
+
+@dataclass
+class Carry:
+    state: object  # the model's State
+    inputs: torch.Tensor  # [B, L]
+    labels: torch.Tensor  # [B, L]
+    segments: torch.Tensor  # [B] segments run so far
+    halted: torch.Tensor  # [B] bool: take a new example at the next step
+
+
+def new_carry(model, inputs: torch.Tensor, labels: torch.Tensor) -> Carry:
+    """A carry whose every slot is halted, so the first step loads the first batch."""
+    batch = inputs.shape[0]
+    return Carry(
+        model.initial_state(batch, inputs.device),
+        inputs,
+        labels,
+        torch.zeros(batch, dtype=torch.long, device=inputs.device),
+        torch.ones(batch, dtype=torch.bool, device=inputs.device),
+    )
+
+
+def act_step(
+    model, carry: Carry, inputs: torch.Tensor, labels: torch.Tensor, config: ACTConfig
+) -> tuple[Carry, torch.Tensor, dict[str, torch.Tensor]]:
+    """One training segment for every slot: (new carry, loss, metrics)."""
+    fresh = carry.halted
+    state = model.reset(carry.state, fresh)
+    inputs = torch.where(fresh[:, None], inputs, carry.inputs)
+    labels = torch.where(fresh[:, None], labels, carry.labels)
+    segments = torch.where(fresh, 0, carry.segments) + 1
+
+    new_state, logits, q_values = model.segment(state, inputs)
+    token_loss = LOSSES[config.loss](logits, labels)  # [B, L]
+    answer_loss = token_loss.mean()
+    predictions = logits.argmax(-1)
+    exact = (predictions == labels).all(-1)  # [B]
+    q_halt, q_continue = q_values[:, 0], q_values[:, 1]
+    q_loss = F.binary_cross_entropy_with_logits(q_halt, exact.float())
+
+    with torch.no_grad():
+        last = segments >= config.max_segments
+        wants_halt = q_halt > 0 if config.halt_only else q_halt > q_continue
+        halt = last | wants_halt
+        explore = torch.rand_like(q_halt) < config.explore_prob
+        min_segments = torch.randint_like(segments, 2, config.max_segments + 1)
+        halt = halt & ~(explore & (segments < min_segments))
+        halt = halt | last
+        if not config.halt_only:
+            _, _, next_q = model.segment(new_state, inputs)
+            best_next = torch.where(last, next_q[:, 0], next_q.max(dim=-1).values)
+            continue_target = torch.sigmoid(best_next)
+    if not config.halt_only:
+        q_loss = q_loss + F.binary_cross_entropy_with_logits(q_continue, continue_target)
+    loss = answer_loss + config.q_loss_weight * q_loss
+
+    metrics = {
+        "loss": loss.detach(),
+        "answer_loss": answer_loss.detach(),
+        "cell_accuracy": (predictions == labels).float().mean(),
+        "exact": exact.float().mean(),
+        "halted_segments": segments[halt].float().mean() if halt.any() else segments.float().mean(),
+        "halt_rate": halt.float().mean(),
+    }
+    return Carry(new_state, inputs, labels, segments, halt), loss, metrics
+
+
+@torch.no_grad()
+def predict(
+    model, inputs: torch.Tensor, segments: int, halting: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predictions [B, L] after up to ``segments`` segments, and the segments each used [B].
+
+    With ``halting`` an example stops at the first segment whose halt value beats its continue
+    value (its prediction is frozen there); otherwise every example runs all segments.
+    """
+    state = model.initial_state(inputs.shape[0], inputs.device)
+    used = torch.full((inputs.shape[0],), segments, dtype=torch.long, device=inputs.device)
+    done = torch.zeros(inputs.shape[0], dtype=torch.bool, device=inputs.device)
+    predictions = torch.zeros_like(inputs)
+    for step in range(1, segments + 1):
+        state, logits, q_values = model.segment(state, inputs)
+        predictions = torch.where(done[:, None], predictions, logits.argmax(-1))
+        if halting:
+            stop = ~done & (q_values[:, 0] > q_values[:, 1])
+            used = torch.where(stop, step, used)
+            done = done | stop
+            if bool(done.all()):
+                break
+    return predictions, used

@@ -1,0 +1,177 @@
+"""Building blocks shared by every model: norms, the SwiGLU MLP, positions, attention, blocks,
+and the cross-entropy losses (softmax and stablemax).
+
+Blocks are post-norm (normalise after each residual add), as in HRM: a recurrent module applies
+the same blocks many times, and post-norm keeps the state's scale fixed however often that is.
+Norms have no learned weights and linear layers no biases.
+
+This module deliberately knows nothing of recurrence, segments or halting.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def rms_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """RMSNorm without a learned scale, computed in float32 for stability under bf16."""
+    dtype = x.dtype
+    x = x.float()
+    return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)).to(dtype)
+
+
+def trunc_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
+    """Truncated normal at ±2 std (the initialisation used throughout)."""
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
+
+
+class Linear(nn.Linear):
+    """A bias-free linear layer, LeCun-normal initialised (std 1/sqrt(fan_in))."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__(in_features, out_features, bias=False)
+        trunc_normal_(self.weight, 1.0 / math.sqrt(in_features))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, hidden: int, expansion: float) -> None:
+        super().__init__()
+        inner = max(16, round(expansion * hidden * 2 / 3 / 16) * 16)
+        self.gate_up = Linear(hidden, 2 * inner)
+        self.down = Linear(inner, hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position tables for sequences up to ``max_len``."""
+
+    def __init__(self, head_dim: int, max_len: int, base: float = 10000.0) -> None:
+        super().__init__()
+        inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2).float() / head_dim))
+        angles = torch.outer(torch.arange(max_len).float(), inv_freq)  # [L, head_dim/2]
+        angles = torch.cat([angles, angles], dim=-1)  # [L, head_dim]
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` [B, H, L, D] by position; cos/sin [L, D]."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+# Below this sequence length, attention written out (softmax(QKᵀ)V) is faster on CPU than
+# F.scaled_dot_product_attention, whose bf16 CPU path is slow at small head sizes (measured: see
+# BENCHMARKS.md); above it SDPA's fused kernels win.
+EXPLICIT_ATTENTION_MAX_LEN = 256
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention; bidirectional unless ``causal``."""
+
+    def __init__(self, hidden: int, heads: int, causal: bool = False) -> None:
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden size {hidden} is not divisible by {heads} heads")
+        self.heads, self.head_dim, self.causal = heads, hidden // heads, causal
+        self.qkv = Linear(hidden, 3 * hidden)
+        self.out = Linear(hidden, hidden)
+        self.path = "auto"  # "auto", "sdpa" or "explicit": which attention kernel to use
+
+    def forward(self, x: torch.Tensor, rotary: RotaryEmbedding | None = None) -> torch.Tensor:
+        batch, length, hidden = x.shape
+        qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, H, L, D]
+        if rotary is not None:
+            cos, sin = rotary.cos[:length], rotary.sin[:length]
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        use_explicit = self.path == "explicit" or (
+            self.path == "auto" and length <= EXPLICIT_ATTENTION_MAX_LEN and x.device.type == "cpu"
+        )
+        if use_explicit:
+            y = explicit_attention(q, k, v, self.causal)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        return self.out(y.transpose(1, 2).reshape(batch, length, hidden))
+
+
+def explicit_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool
+) -> torch.Tensor:
+    scores = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)  # [B, H, L, L]
+    if causal:
+        length = q.shape[-2]
+        mask = torch.ones(length, length, dtype=torch.bool, device=q.device).triu(1)
+        scores = scores.masked_fill(mask, float("-inf"))
+    return scores.float().softmax(-1).to(v.dtype) @ v
+
+
+class Block(nn.Module):
+    """Post-norm transformer block: x = norm(x + attn(x)); x = norm(x + mlp(x))."""
+
+    def __init__(self, hidden: int, heads: int, expansion: float, causal: bool = False) -> None:
+        super().__init__()
+        self.attn = Attention(hidden, heads, causal)
+        self.mlp = SwiGLU(hidden, expansion)
+
+    def forward(self, x: torch.Tensor, rotary: RotaryEmbedding | None = None) -> torch.Tensor:
+        x = rms_norm(x + self.attn(x, rotary))
+        return rms_norm(x + self.mlp(x))
+
+
+class TokenEmbedding(nn.Module):
+    """Token embedding scaled by sqrt(hidden), plus learned positions unless rotary is used."""
+
+    def __init__(self, vocab: int, hidden: int, max_len: int, positions: str) -> None:
+        super().__init__()
+        if positions not in ("learned", "rope"):
+            raise ValueError(f"positions must be 'learned' or 'rope', got {positions!r}")
+        self.scale = math.sqrt(hidden)
+        self.tokens = nn.Embedding(vocab, hidden)
+        trunc_normal_(self.tokens.weight, 1.0 / self.scale)
+        self.positions = None
+        if positions == "learned":
+            table = trunc_normal_(torch.empty(max_len, hidden), 1 / self.scale)
+            self.positions = nn.Parameter(table)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.tokens(tokens)
+        if self.positions is not None:
+            # sum of two unit-scale terms: 1/sqrt(2) keeps the result at unit scale
+            x = (x + self.positions[: tokens.shape[1]]) / math.sqrt(2)
+        return self.scale * x
+
+
+def stablemax(x: torch.Tensor) -> torch.Tensor:
+    """s(x) = x + 1 for x >= 0, 1 / (1 - x) otherwise: softmax's exp without its blow-up."""
+    return torch.where(x < 0, 1 / (1 - x), x + 1)
+
+
+def stablemax_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100
+) -> torch.Tensor:
+    """Per-position loss [...] of stablemax probabilities (computed in float64 as it is tiny
+    and values near 1 lose precision in float32)."""
+    s = stablemax(logits.double())
+    log_probs = torch.log(s / s.sum(-1, keepdim=True))
+    valid = labels != ignore_index
+    picked = torch.gather(log_probs, -1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return torch.where(valid, -picked, 0).float()
+
+
+def softmax_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100
+) -> torch.Tensor:
+    """Per-position softmax cross-entropy [...]; 0 where the label is ``ignore_index``."""
+    flat = F.cross_entropy(
+        logits.float().flatten(0, -2), labels.flatten(), ignore_index=ignore_index, reduction="none"
+    )
+    return flat.view(labels.shape)

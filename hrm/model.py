@@ -1,0 +1,149 @@
+"""The Hierarchical Reasoning Model: two recurrent modules on two timescales.
+
+State ``z_H, z_L [B, L, D]``. In one *segment* the low-level module updates ``z_L`` from
+``z_L + z_H + x`` ``h_cycles × l_cycles`` times, and after every ``l_cycles`` of those the
+high-level module updates ``z_H`` from ``z_H + z_L``. The answer is read from ``z_H`` by the
+output head and the halting Q-values (halt, continue) by the Q head.
+
+Gradients (``gradient``):
+  ``one_step``   only the last low-level and high-level update carry gradients (the paper's
+                 one-step approximation: O(1) memory in the number of steps);
+  ``last_cycle`` the whole last high-level cycle (its l_cycles low-level updates and the
+                 high-level update) carries gradients;
+  ``full``       every update of the segment carries gradients (backprop through time).
+
+This module deliberately does not loop over segments or decide halting: ``act.py`` does that
+for every model that reasons in segments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hrm.layers import Block, Linear, RotaryEmbedding, TokenEmbedding, trunc_normal_
+
+GRADIENTS = ("one_step", "last_cycle", "full")
+
+
+@dataclass
+class HRMConfig:
+    vocab_size: int
+    seq_len: int
+    hidden: int = 128
+    heads: int = 4
+    expansion: float = 4.0
+    h_layers: int = 2
+    l_layers: int = 2
+    h_cycles: int = 2
+    l_cycles: int = 2
+    positions: str = "learned"  # "learned" or "rope"
+    gradient: str = "one_step"
+    halt_bias_init: float = -5.0  # Q head bias: start far from halting (see act.py)
+
+    def __post_init__(self) -> None:
+        if self.gradient not in GRADIENTS:
+            choices = ", ".join(GRADIENTS)
+            raise ValueError(f"gradient must be one of {choices}, not {self.gradient!r}")
+        for name in ("hidden", "heads", "h_layers", "l_layers", "h_cycles", "l_cycles"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+@dataclass
+class State:
+    z_high: torch.Tensor  # [B, L, D]
+    z_low: torch.Tensor  # [B, L, D]
+
+    def detach(self) -> State:
+        return State(self.z_high.detach(), self.z_low.detach())
+
+
+class RecurrentModule(nn.Module):
+    """A stack of blocks applied to ``state + injection``."""
+
+    def __init__(self, config: HRMConfig, layers: int) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            Block(config.hidden, config.heads, config.expansion) for _ in range(layers)
+        )
+
+    def forward(
+        self, state: torch.Tensor, injection: torch.Tensor, rotary: RotaryEmbedding | None
+    ) -> torch.Tensor:
+        x = state + injection
+        for block in self.blocks:
+            x = block(x, rotary)
+        return x
+
+
+class HRM(nn.Module):
+    def __init__(self, config: HRMConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = TokenEmbedding(
+            config.vocab_size, config.hidden, config.seq_len, config.positions
+        )
+        self.rotary = (
+            RotaryEmbedding(config.hidden // config.heads, config.seq_len)
+            if config.positions == "rope"
+            else None
+        )
+        self.low = RecurrentModule(config, config.l_layers)
+        self.high = RecurrentModule(config, config.h_layers)
+        self.output_head = Linear(config.hidden, config.vocab_size)
+        self.q_head = nn.Linear(config.hidden, 2)  # (halt, continue) Q-values
+        with torch.no_grad():
+            self.q_head.weight.zero_()
+            self.q_head.bias.fill_(config.halt_bias_init)
+        # fixed initial states, one vector broadcast over batch and positions
+        self.register_buffer("z_high_init", trunc_normal_(torch.empty(config.hidden), 1.0))
+        self.register_buffer("z_low_init", trunc_normal_(torch.empty(config.hidden), 1.0))
+
+    def initial_state(self, batch: int, device: torch.device | None = None) -> State:
+        shape = (batch, self.config.seq_len, self.config.hidden)
+        device = device or self.z_high_init.device
+        return State(
+            self.z_high_init.to(device).expand(shape).clone(),
+            self.z_low_init.to(device).expand(shape).clone(),
+        )
+
+    def reset(self, state: State, mask: torch.Tensor) -> State:
+        """The initial state where ``mask`` [B] is true, ``state`` elsewhere."""
+        m = mask.view(-1, 1, 1)
+        return State(
+            torch.where(m, self.z_high_init.to(state.z_high.dtype), state.z_high),
+            torch.where(m, self.z_low_init.to(state.z_low.dtype), state.z_low),
+        )
+
+    def segment(
+        self, state: State, inputs: torch.Tensor
+    ) -> tuple[State, torch.Tensor, torch.Tensor]:
+        """One segment: (new state, detached; logits [B, L, V]; Q-values [B, 2])."""
+        cfg = self.config
+        x = self.embed(inputs)
+        z_high, z_low = state.z_high, state.z_low
+        total = cfg.h_cycles * cfg.l_cycles
+        with_grad_from = {"one_step": total - 1, "last_cycle": total - cfg.l_cycles, "full": 0}
+        first_grad = with_grad_from[cfg.gradient]
+        for step in range(total):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and step >= first_grad):
+                z_low = self.low(z_low, z_high + x, self.rotary)
+                if (step + 1) % cfg.l_cycles == 0:
+                    z_high = self.high(z_high, z_low, self.rotary)
+        logits = self.output_head(z_high)
+        q_values = self.q_head(z_high.mean(dim=1)).float()
+        return State(z_high, z_low).detach(), logits, q_values
+
+    def forward(self, inputs: torch.Tensor, segments: int = 1) -> torch.Tensor:
+        """Logits after ``segments`` segments from the initial state (no halting)."""
+        state = self.initial_state(inputs.shape[0], inputs.device)
+        for _ in range(segments):
+            state, logits, _ = self.segment(state, inputs)
+        return logits
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
