@@ -61,7 +61,7 @@ def check(puzzle: str, family: str | None, size: int | None, quiet: bool) -> Non
             all_unique = False
         click.echo(f"{label}: {verdict}")
         if not quiet and solved.count >= 1 and (fam.name == "maze" or solved.count == 1):
-            click.echo(fam.format(solved.grid) + "\n")
+            click.echo(fam.format(solved.grid).rstrip("\n") + "\n")
     sys.exit(EXIT_OK if all_unique else EXIT_SOME_FAILED)
 
 
@@ -125,8 +125,19 @@ def data_build(
     )
     if out.exists() and not force:
         raise DatasetError(f"{out} already exists (use --force to replace it)")
+    # bad sizes, options and tiers fail here, before the progress bar has drawn anything
+    known = spec.make_family().difficulties
+    if spec.difficulty not in known:
+        choices = ", ".join(known)
+        raise click.BadParameter(
+            f"{spec.difficulty!r} is not a tier of {spec.family} {spec.size}×{spec.size} "
+            f"(choose from {choices})",
+            param_hint="'--difficulty'",
+        )
     label = f"{spec.family} {spec.size}×{spec.size} {spec.difficulty}"
-    with tqdm(total=n_train + n_test, desc=label, unit="puzzle", file=sys.stderr) as bar:
+    # no bar when stderr is not a terminal, so that a failure there is one line
+    bar = tqdm(total=n_train + n_test, desc=label, unit="puzzle", file=sys.stderr, disable=None)
+    with bar:
         build_dataset(spec, out, workers=workers, force=force, progress=bar.update)
     meta = read_meta(out)
     click.echo(f"wrote {out}: {meta['counts']['train']} train, {meta['counts']['test']} test")
@@ -225,9 +236,12 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("hrm: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # click >= 8.2: bare 'hrm', 'hrm data'
+            click.echo(err.ctx.get_help())
+            sys.exit(EXIT_OK)
         click.echo(f"hrm: error: {err.format_message()}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except (PuzzleError, DatasetError, ValueError, OSError) as err:
+    except (PuzzleError, DatasetError, ValueError, OSError, RuntimeError) as err:
         click.echo(f"hrm: error: {err}", err=True)
         sys.exit(EXIT_BAD_INPUT)
 

@@ -28,18 +28,21 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from puzzles import make_family
 from puzzles.base import PuzzleFamily
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT_VERSION = 1
 GENERATOR_VERSION = 1  # bump when a generator change alters the puzzles a seed gives
 SPLITS = ("train", "test")
 ARRAYS = ("inputs", "labels", "difficulty", "group")
+MAX_GROUPS_WITHOUT_NEWS = 2000  # a family this short of new puzzles cannot fill the request
 
 
 class DatasetError(ValueError):
@@ -96,20 +99,29 @@ def generate_splits(
     seen: set[bytes] = set()
     split_order = [s for s in ("test", "train") if wanted[s] > 0]
     groups = _groups(spec, workers)
+    groups_without_news = 0
     for index, group in enumerate(groups):
         if not split_order:
             break
         split = split_order[0]
+        groups_without_news += 1
         for puzzle, solution, rating in group:
             key = family.dedupe_key(puzzle, solution)
             if key in seen or len(items[split]) >= wanted[split]:
                 continue
             seen.add(key)
+            groups_without_news = 0
             items[split].append((puzzle, solution, rating, index))
             if progress:
                 progress(1)
         if len(items[split]) >= wanted[split]:
             split_order.pop(0)
+        if groups_without_news >= MAX_GROUPS_WITHOUT_NEWS:
+            groups.close()
+            raise DatasetError(
+                f"only {len(seen)} distinct {spec.difficulty} puzzles found after "
+                f"{MAX_GROUPS_WITHOUT_NEWS} draws in a row gave none new; ask for fewer"
+            )
     groups.close()
     return {split: _to_arrays(family, rows) for split, rows in items.items()}
 
@@ -144,6 +156,9 @@ def build_dataset(
     out = Path(out)
     if out.exists() and not force:
         raise DatasetError(f"{out} already exists (use --force to replace it)")
+    is_dataset = (out / "meta.json").is_file()
+    if out.exists() and not is_dataset and not (out.is_dir() and not any(out.iterdir())):
+        raise DatasetError(f"{out} exists and is not a dataset; --force replaces only datasets")
     family = spec.make_family()
     if spec.difficulty not in family.difficulties:
         raise DatasetError(
@@ -154,6 +169,18 @@ def build_dataset(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _write_dir(tmp, spec, family, splits)
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _write_dir(
+    tmp: Path, spec: BuildSpec, family: PuzzleFamily, splits: dict[str, dict[str, np.ndarray]]
+) -> None:
     hashes = {}
     for split, arrays in splits.items():
         (tmp / split).mkdir(parents=True)
@@ -177,16 +204,23 @@ def build_dataset(
     }
     # meta.json last: a directory without it is not a dataset
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    _replace_dir(tmp, out)
-    return out
 
 
 def _replace_dir(new: Path, target: Path) -> None:
     old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
+    moved = target.exists()
+    if moved:
         os.replace(target, old)
-    os.replace(new, target)
-    shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        if moved:
+            os.replace(old, target)  # put the previous dataset back
+        raise
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    elif old.exists():
+        old.unlink()
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -201,6 +235,8 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         where = f"{meta_path}:{err.lineno}:{err.colno}"
         raise DatasetError(f"{where}: invalid JSON: {err.msg}") from None
+    if not isinstance(meta, dict):
+        raise DatasetError(f"{meta_path}: expected a JSON object")
     missing = {"family", "size", "counts", "seq_len", "vocab_size"} - set(meta)
     if missing:
         raise DatasetError(f"{meta_path}: missing keys {', '.join(sorted(missing))}")
@@ -231,8 +267,12 @@ class PuzzleDataset:
         self.labels: np.ndarray = arrays["labels"]  # [N, L] uint8
         self.difficulty: np.ndarray = arrays["difficulty"]  # [N] float32
         self.group: np.ndarray = arrays["group"]  # [N] int32
-        if self.inputs.shape != self.labels.shape or self.inputs.shape[1:] != (
-            self.meta["seq_len"],
+        rows = self.inputs.shape[:1]
+        if (
+            self.inputs.shape != self.labels.shape
+            or self.inputs.shape[1:] != (self.meta["seq_len"],)
+            or self.difficulty.shape != rows
+            or self.group.shape != rows
         ):
             raise DatasetError(f"{self.path / split}: arrays do not match meta.json")
 
@@ -242,6 +282,8 @@ class PuzzleDataset:
     def verify(self) -> None:
         """Check every array against the hashes in meta.json."""
         for name, digest in self.meta.get("sha256", {}).items():
+            if not (self.path / name).is_file():
+                raise DatasetError(f"{self.path / name} is missing")
             if hashlib.sha256((self.path / name).read_bytes()).hexdigest() != digest:
                 raise DatasetError(f"{self.path / name}: contents do not match meta.json")
 
@@ -288,6 +330,7 @@ class BatchLoader:
 
     def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Batches ``(inputs [B, L], labels [B, L])`` as int64 tensors."""
+        import torch  # here, not at the top: `hrm check` and `hrm data` start faster
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, self.rank]))
         order_rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch]))
         count = len(self.dataset)

@@ -43,14 +43,21 @@ def detect(text: str, source: str | None = None) -> tuple[str, int]:
         return "maze", len(lines[0])
     content = [ln for ln in lines if not ln.lstrip().startswith("#")]
     if not content:
+        if all(set(ln) <= MAZE_CHARS for ln in lines):  # rows of walls: a maze with no start
+            return "maze", len(lines[0])
         raise ParseError("no puzzle found (only comments)", source=source)
     if content[0].strip().lower().startswith(CSV_HEADER):
         question = content[1].split(",")[1] if len(content) > 1 and "," in content[1] else ""
         return "sudoku", math.isqrt(len(question)) or 9
-    cells = [ch for ch in content[0] if ch not in SEPARATORS]
-    count = len(cells)
+    # the first line holding cells: a border line such as +-------+-------+ holds none
+    first = next((ln for ln in content if any(ch not in SEPARATORS for ch in ln)), None)
+    if first is None:
+        raise ParseError("no puzzle found (only separators)", source=source)
+    count = sum(ch not in SEPARATORS for ch in first)
     if count == 16:  # a 4×4 puzzle on one line, or one row of a 16×16 grid
-        return "sudoku", 4 if set(cells) <= SMALL_SUDOKU_CHARS else 16
+        rows = [set(ln) - set(SEPARATORS) for ln in content]
+        cells = set().union(*[row for row in rows if row][:16])  # a 16×16 grid's rows
+        return "sudoku", 4 if cells <= SMALL_SUDOKU_CHARS else 16
     if count in (36, 81, 256):
         return "sudoku", math.isqrt(count)
     if count in (4, 6, 9):
@@ -59,7 +66,7 @@ def detect(text: str, source: str | None = None) -> tuple[str, int]:
         f"cannot tell the puzzle family from a first row of {count} cells "
         "(give --family and --size)",
         source=source,
-        line=text.splitlines().index(content[0]) + 1,
+        line=text.splitlines().index(first) + 1,
     )
 
 
