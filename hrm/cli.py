@@ -223,6 +223,61 @@ def _stored_tier(ds: PuzzleDataset, grid: np.ndarray, rating: float) -> str:
     return ds.family.tier(rating)
 
 
+# --- hrm train --------------------------------------------------------------------------------
+
+
+@cli.command("train")
+@click.option("--data", "data_path", type=click.Path(path_type=Path),
+              help="A dataset directory (else one is built from the preset's data section).")
+@click.option("--preset", default="tiny", show_default=True, help="Named configuration.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path),
+              help="A JSON file whose sections override the preset.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override one setting, e.g. --set train.lr=3e-4 (repeatable).")
+@click.option("--family", type=click.Choice(FAMILIES), help="Build data of this family.")
+@click.option("--size", type=int, help="Build data of this size.")
+@click.option("--difficulty", help="Build data of this tier.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
+def train_command(
+    data_path: Path | None,
+    preset: str,
+    config_file: Path | None,
+    overrides: tuple[str, ...],
+    family: str | None,
+    size: int | None,
+    difficulty: str | None,
+    out: Path,
+    resume: bool,
+) -> None:
+    """Train an HRM; progress on stderr, metrics in OUT/metrics.jsonl."""
+    from hrm.presets import preset as load_preset
+    from hrm.train import RunConfig, apply_override, train
+
+    raw = load_preset(preset)
+    if config_file is not None:
+        try:
+            extra = json.loads(config_file.read_text())
+        except json.JSONDecodeError as err:
+            raise click.UsageError(f"{config_file}:{err.lineno}:{err.colno}: {err.msg}") from None
+        if not isinstance(extra, dict):
+            raise click.UsageError(f"{config_file}: expected a JSON object of sections")
+        for section, values in extra.items():
+            if not isinstance(values, dict):
+                raise click.UsageError(f"{config_file}: section {section!r} must be an object")
+            raw.setdefault(section, {}).update(values)
+    for name, value in (("family", family), ("size", size), ("difficulty", difficulty)):
+        if value is not None:
+            raw.setdefault("data", {})[name] = value
+    if data_path is not None:
+        raw.setdefault("data", {})["path"] = str(data_path)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    result = train(RunConfig.from_dict(raw), out, resume=resume)
+    summary = ", ".join(f"{k} {v:.3f}" for k, v in result.items())
+    click.echo(f"trained {out}: {summary}")
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@
 Easy, medium and hard puzzles come from filtering random minimal puzzles (a random solution
 grid with clues removed in random order while the solution stays unique). Random minimal
 puzzles are rarely hard enough for ``extreme`` (well under 1 in 1,000), so that tier comes from
-a local search: mutate a puzzle (drop two clues, then add clues consistent with one of its
+a local search: mutate a puzzle (drop a clue, then add clues consistent with one of its
 solutions until it is unique again, then make it minimal), keep the mutant when it rates at
 least as hard, restart a chain that stalls, and once a chain is in extreme territory harvest
 its distinct-solution neighbours. A chain's puzzles are near relatives, so they are returned
@@ -37,6 +37,7 @@ CHAIN_STEERING_ORDERS = 8
 CHAIN_STALL_STEPS = 300  # a chain with no progress for this long restarts
 CHAIN_MAX_STEPS = 20_000
 HARVEST_STEPS = 400  # neighbours tried per chain once it is extreme
+CLUES_DROPPED = 1  # per mutation: 1 gave 2.8× the extreme puzzles per second of 2
 
 
 def full_grid(family: SudokuFamily, rng: np.random.Generator) -> np.ndarray:
@@ -166,10 +167,10 @@ class ExtremeSearch:
         return float(rating)
 
     def mutate(self, puzzle: np.ndarray) -> np.ndarray:
-        """Drop two clues, add clues from one of the solutions until unique, make minimal."""
+        """Drop a clue, add clues from one of the solutions until unique, make minimal."""
         geo, n, rng = self.family.geometry, self.family.size, self.rng
         child = puzzle.copy()
-        child[rng.choice(np.flatnonzero(child), 2, replace=False)] = 0
+        child[rng.choice(np.flatnonzero(child), CLUES_DROPPED, replace=False)] = 0
         digit_orders, cell_orders = self.family.random_orders(rng, 1)
         solver.make_unique(
             child, geo.units, geo.peers, n, digit_orders[0], cell_orders[0], rng.random(n * n),

@@ -205,13 +205,27 @@ def count_solutions(digits, units, peers, n, limit, max_guesses):
 
 @numba.njit(cache=True)
 def minimize(digits, removal_order, units, peers, n, max_guesses):
-    """Remove clues in ``removal_order`` while the solution stays unique, in place."""
+    """Remove clues in ``removal_order`` while the solution stays unique, in place.
+
+    ``digits`` must have exactly one solution S. Without clue c, any other solution would
+    differ from S at c (else it would solve the full puzzle too), so one search for a solution
+    with c ≠ S[c] decides whether c can go: cheaper than counting solutions to two.
+    """
+    size = digits.shape[0]
+    order = np.arange(n).astype(np.int32)
+    cells = np.arange(size).astype(np.int32)
+    found = np.empty((1, size), dtype=np.int32)
+    search(candidates_from_digits(digits, n), units, peers, n, 1, order, cells, max_guesses, found)
+    solution = found[0].copy()
     for cell in removal_order:
         if digits[cell] == 0:
             continue
         kept = digits[cell]
         digits[cell] = 0
-        if count_solutions(digits, units, peers, n, 2, max_guesses) != 1:
+        cand = candidates_from_digits(digits, n)
+        cand[cell] &= ~solution[cell]
+        other, _, _ = search(cand, units, peers, n, 1, order, cells, max_guesses, found)
+        if other != 0:  # another solution (or the search gave up): the clue must stay
             digits[cell] = kept
 
 

@@ -1,0 +1,87 @@
+"""Training throughput (example-segments per second) and peak memory of HRM steps: prints a
+table and writes JSON.
+
+    python benchmarks/train_speed.py [--hidden 128] [--seq 81] [--batch 64] [--steps 20]
+
+Each row times full training steps (forward, loss, backward, AdamW) of the ACT loop on random
+9×9-shaped data, after two warm-up steps, at the reference configuration: hidden 128, 2+2
+layers, H/L cycles 2/2. Rows vary the precision (fp32, bf16 autocast), the halting target
+(bootstrapped continue target: two forwards per step; halt-only: one) and the attention kernel.
+Rows run one after another in one process, so their ratios are comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import time
+
+import torch
+
+from hrm.act import ACTConfig, act_step, new_carry
+from hrm.model import HRM, HRMConfig
+
+
+def time_steps(args: argparse.Namespace, dtype: str, halt_only: bool, attention: str) -> dict:
+    torch.manual_seed(0)
+    model = HRM(HRMConfig(vocab_size=11, seq_len=args.seq, hidden=args.hidden, heads=4))
+    for module in model.modules():
+        if hasattr(module, "path"):
+            module.path = attention
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    act = ACTConfig(max_segments=8, halt_only=halt_only)
+    inputs = torch.randint(1, 11, (args.batch, args.seq))
+    carry = new_carry(model, inputs, inputs)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16")
+
+    def step() -> None:
+        nonlocal carry
+        with autocast:
+            carry, loss, _ = act_step(model, carry, inputs, inputs, act)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(2):
+        step()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    seconds = time.perf_counter() - start
+    return {
+        "dtype": dtype,
+        "target": "halt-only" if halt_only else "bootstrapped",
+        "attention": attention,
+        "example_segments_per_s": round(args.steps * args.batch / seconds, 1),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--seq", type=int, default=81)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default="benchmarks/train_speed.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = []
+    for attention in ("explicit", "sdpa"):
+        for dtype in ("fp32", "bf16"):
+            for halt_only in (False, True):
+                rows.append(time_steps(args, dtype, halt_only, attention))
+                print(rows[-1], flush=True)
+    print(f"\n{'attention':<10} {'dtype':<6} {'target':<13} {'example-segments/s':>19}")
+    for r in rows:
+        print(f"{r['attention']:<10} {r['dtype']:<6} {r['target']:<13} "
+              f"{r['example_segments_per_s']:>19}")
+    print(f"peak RSS {rows[-1]['peak_rss_mib']} MiB (process maximum over all rows)")
+    with open(args.json, "w") as fh:
+        json.dump({"args": vars(args), "rows": rows}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Named run configurations: ``tiny`` for tests, ``paper`` for GPUs.
+
+A preset is a nested dict with the sections of ``hrm.train.RunConfig`` (``data``, ``model``,
+``act``, ``train``); ``--config FILE`` and ``--set key=value`` override it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+PRESETS: dict[str, dict] = {
+    # 4×4 Sudoku in about two minutes on a laptop CPU
+    "tiny": {
+        "data": {"family": "sudoku", "size": 4, "difficulty": "easy", "train": 1000, "test": 200},
+        "model": {"hidden": 64, "heads": 4, "h_layers": 2, "l_layers": 2, "h_cycles": 2,
+                  "l_cycles": 2, "positions": "learned"},
+        "act": {"max_segments": 4},
+        "train": {"batch_size": 64, "lr": 1e-3, "weight_decay": 0.1, "warmup_steps": 50,
+                  "schedule": "cosine", "max_steps": 1600, "eval_every": 400,
+                  "checkpoint_every": 400},
+    },
+    # The HRM paper's 27M-parameter Sudoku-Extreme configuration (arXiv 2506.21734); for GPUs.
+    "paper": {
+        "data": {"family": "sudoku", "size": 9, "difficulty": "extreme", "train": 1000,
+                 "test": 1000},
+        "model": {"hidden": 512, "heads": 8, "h_layers": 4, "l_layers": 4, "h_cycles": 2,
+                  "l_cycles": 2, "positions": "rope", "expansion": 4.0},
+        "act": {"max_segments": 16, "explore_prob": 0.1, "loss": "stablemax"},
+        "train": {"batch_size": 768, "lr": 1e-4, "weight_decay": 1.0, "warmup_steps": 2000,
+                  "betas": [0.9, 0.95], "max_steps": 20000, "eval_every": 2000,
+                  "checkpoint_every": 2000, "dtype": "bf16"},
+    },
+}
+
+
+def preset(name: str) -> dict:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: choose from {', '.join(PRESETS)}")
+    return copy.deepcopy(PRESETS[name])

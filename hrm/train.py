@@ -1,0 +1,285 @@
+"""The trainer: data, optimiser, schedule, deep-supervision steps, evaluation, checkpoints.
+
+A run is described by a ``RunConfig`` (sections ``data``, ``model``, ``act``, ``train``), built
+from a preset, a JSON file and ``key=value`` overrides. Training is deterministic on CPU for a
+given seed, and ``resume`` continues from the last checkpoint exactly as if the run had not
+stopped: the checkpoint holds the weights, the optimiser moments, the ACT carry (every slot's
+example and recurrent state), the RNG state and the position in the data.
+
+Deliberately not here yet: multi-process training (DDP) and EMA of weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hrm.act import ACTConfig, Carry, act_step, new_carry, predict
+from hrm.checkpoint import (
+    has_checkpoint,
+    load_checkpoint,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    save_checkpoint,
+    write_json_atomic,
+)
+from hrm.model import HRM, HRMConfig, State, count_parameters
+from puzzles.dataset import BatchLoader, BuildSpec, PuzzleDataset, build_dataset, read_meta
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss, a run directory in the way)."""
+
+
+@dataclass
+class DataConfig:
+    path: str | None = None  # an existing dataset; else one is built from the fields below
+    family: str = "sudoku"
+    size: int = 4
+    difficulty: str = "easy"
+    train: int = 1000
+    test: int = 200
+    seed: int = 0
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = 100
+    schedule: str = "constant"  # or "cosine" (to 10% of lr at max_steps)
+    max_steps: int = 1000
+    grad_clip: float = 1.0
+    seed: int = 0
+    eval_every: int = 250
+    eval_segments: int | None = None  # default: act.max_segments
+    checkpoint_every: int = 250
+    log_every: int = 10
+    dtype: str = "fp32"  # or "bf16" (autocast)
+    threads: int | None = None  # torch threads; default: the cores this process may use
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict[str, Any] = field(default_factory=dict)  # HRMConfig fields but vocab/seq_len
+    act: ACTConfig = field(default_factory=ACTConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        sections = {"data": DataConfig, "act": ACTConfig, "train": TrainConfig}
+        unknown = set(raw) - {"data", "model", "act", "train"}
+        if unknown:
+            raise ValueError(f"unknown config section {sorted(unknown)[0]!r}")
+        built = {}
+        for name, kind in sections.items():
+            values = dict(raw.get(name, {}))
+            known = {f.name for f in dataclasses.fields(kind)}
+            for key in values:
+                if key not in known:
+                    raise ValueError(f"unknown config key '{name}.{key}'")
+            if name == "train" and "betas" in values:
+                values["betas"] = tuple(values["betas"])
+            built[name] = kind(**values)
+        model = dict(raw.get("model", {}))
+        known = {f.name for f in dataclasses.fields(HRMConfig)} - {"vocab_size", "seq_len"}
+        for key in model:
+            if key not in known:
+                raise ValueError(f"unknown config key 'model.{key}'")
+        HRMConfig(vocab_size=2, seq_len=1, **model)  # validates values early
+        if built["train"].dtype not in ("fp32", "bf16"):
+            raise ValueError(f"train.dtype must be 'fp32' or 'bf16', not {built['train'].dtype!r}")
+        return cls(model=model, **built)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply ``section.key=value`` (value parsed as JSON when it can be) to a nested dict."""
+    if "=" not in assignment or "." not in assignment.split("=", 1)[0]:
+        raise ValueError(f"--set expects section.key=value, got {assignment!r}")
+    dotted, text = assignment.split("=", 1)
+    section, key = dotted.split(".", 1)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    raw.setdefault(section, {})[key] = value
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def prepare_data(config: DataConfig, run: Path) -> Path:
+    if config.path:
+        read_meta(config.path)  # a clear error now rather than deep in training
+        return Path(config.path)
+    path = run / "data"
+    if not (path / "meta.json").is_file():
+        spec = BuildSpec(config.family, config.size, config.difficulty, config.train,
+                         config.test, seed=config.seed)
+        build_dataset(spec, path, force=path.exists())
+    return path
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.schedule == "cosine":
+        span = max(1, config.max_steps - config.warmup_steps)
+        progress = min(1.0, (step - config.warmup_steps) / span)
+        return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return config.lr
+
+
+@torch.no_grad()
+def evaluate(model: HRM, dataset: PuzzleDataset, segments: int, batch_size: int = 256) -> dict:
+    """Exact solve rate and cell accuracy on a split, running a fixed number of segments."""
+    model.eval()
+    exact = cells = 0.0
+    for start in range(0, len(dataset), batch_size):
+        inputs = torch.from_numpy(dataset.inputs[start : start + batch_size].astype(np.int64))
+        labels = torch.from_numpy(dataset.labels[start : start + batch_size].astype(np.int64))
+        predictions, _ = predict(model, inputs, segments)
+        exact += (predictions == labels).all(-1).sum().item()
+        cells += (predictions == labels).float().mean(-1).sum().item()
+    model.train()
+    count = max(1, len(dataset))
+    return {"test_exact": exact / count, "test_cell_accuracy": cells / count}
+
+
+def _carry_tensors(carry: Carry | None) -> dict[str, torch.Tensor]:
+    if carry is None:
+        return {}
+    return {
+        "carry.z_high": carry.state.z_high, "carry.z_low": carry.state.z_low,
+        "carry.inputs": carry.inputs, "carry.labels": carry.labels,
+        "carry.segments": carry.segments, "carry.halted": carry.halted,
+    }
+
+
+def _carry_from(tensors: dict[str, torch.Tensor]) -> Carry | None:
+    if "carry.inputs" not in tensors:
+        return None
+    return Carry(
+        State(tensors["carry.z_high"], tensors["carry.z_low"]),
+        tensors["carry.inputs"], tensors["carry.labels"],
+        tensors["carry.segments"], tensors["carry.halted"],
+    )
+
+
+def train(
+    config: RunConfig, run: str | Path, *, resume: bool = False, progress: bool = True
+) -> dict:
+    """Train (or resume) the run in directory ``run``; returns the last evaluation."""
+    from tqdm import tqdm
+
+    run = Path(run)
+    tc = config.train
+    if has_checkpoint(run) and not resume:
+        raise TrainingError(f"{run} already holds a run; pass --resume to continue it")
+    run.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(tc.seed)
+    torch.set_num_threads(tc.threads or max(1, len(_available_cores())))
+
+    data_path = prepare_data(config.data, run)
+    train_set, test_set = PuzzleDataset(data_path, "train"), PuzzleDataset(data_path, "test")
+    if len(train_set) < tc.batch_size:
+        raise TrainingError(f"the training split has {len(train_set)} puzzles, fewer than "
+                            f"one batch of {tc.batch_size}")
+    model_config = HRMConfig(vocab_size=train_set.family.vocab_size,
+                             seq_len=train_set.family.seq_len, **config.model)
+    model = HRM(model_config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
+                                  betas=tc.betas)
+    loader = BatchLoader(train_set, tc.batch_size, seed=tc.seed)
+    step, epoch, position, carry = 0, 0, 0, None
+    if resume and has_checkpoint(run):
+        weights, tensors, info = load_checkpoint(run)
+        model.load_state_dict(weights)
+        optimizer_from_tensors(optimizer, tensors, info["optimizer"])
+        carry = _carry_from(tensors)
+        torch.set_rng_state(tensors["rng.torch"])
+        step, epoch, position = info["step"], info["epoch"], info["position"]
+    write_json_atomic(run / "config.json", {
+        **config.to_dict(), "data_path": str(data_path),
+        "model_config": asdict(model_config), "family": read_meta(data_path),
+    })
+
+    def checkpoint() -> None:
+        tensors, settings = optimizer_to_tensors(optimizer)
+        tensors.update(_carry_tensors(carry))
+        tensors["rng.torch"] = torch.get_rng_state()
+        save_checkpoint(run, model.state_dict(), tensors,
+                        {"step": step, "epoch": epoch, "position": position, "optimizer": settings})
+
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=tc.dtype == "bf16")
+    segments = tc.eval_segments or config.act.max_segments
+    last_eval: dict = {}
+    metrics_file = (run / "metrics.jsonl").open("a")
+    bar = tqdm(total=tc.max_steps, initial=step, disable=not progress, unit="step")
+    bar.set_description(f"HRM {count_parameters(model) / 1e6:.2f}M")
+    started = time.perf_counter()
+    while step < tc.max_steps:
+        for index, (inputs, labels) in enumerate(loader.epoch(epoch)):
+            if index < position:
+                continue  # replaying the epoch's augmentation RNG up to where we stopped
+            if carry is None:
+                carry = new_carry(model, inputs, labels)
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(tc, step)
+            with autocast:
+                carry, loss, metrics = act_step(model, carry, inputs, labels, config.act)
+            if not torch.isfinite(loss):
+                bar.close()
+                raise TrainingError(f"loss is {loss.item()} at step {step + 1}; stopping "
+                                    "(the last checkpoint is kept)")
+            loss.backward()
+            if tc.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step, position = step + 1, index + 1
+            bar.update(1)
+            record = None
+            if step % tc.log_every == 0:
+                record = {k: round(float(v), 5) for k, v in metrics.items()}
+                bar.set_postfix(loss=record["loss"], acc=record["cell_accuracy"],
+                                seg=record["halted_segments"])
+            if step % tc.eval_every == 0 or step == tc.max_steps:
+                last_eval = evaluate(model, test_set, segments)
+                record = {**(record or {}), **last_eval}
+            if record:
+                elapsed = time.perf_counter() - started
+                metrics_file.write(json.dumps({"step": step, "seconds": round(elapsed, 2),
+                                               "lr": learning_rate(tc, step - 1), **record}) + "\n")
+                metrics_file.flush()
+            if step % tc.checkpoint_every == 0 or step == tc.max_steps:
+                checkpoint()
+            if step >= tc.max_steps:
+                break
+        else:
+            epoch, position = epoch + 1, 0
+    bar.close()
+    metrics_file.close()
+    return last_eval
+
+
+def _available_cores() -> set[int]:
+    try:
+        return os.sched_getaffinity(0)
+    except AttributeError:  # not on Linux
+        return set(range(os.cpu_count() or 1))

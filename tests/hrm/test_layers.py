@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from hrm.layers import (
+    Attention,
+    Block,
+    TokenEmbedding,
+    rms_norm,
+    softmax_cross_entropy,
+    stablemax,
+    stablemax_cross_entropy,
+)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_explicit_and_sdpa_attention_agree(causal):
+    torch.manual_seed(0)
+    attention = Attention(hidden=32, heads=4, causal=causal)
+    x = torch.randn(3, 17, 32)
+    attention.path = "explicit"
+    explicit = attention(x)
+    attention.path = "sdpa"
+    fused = attention(x)
+    torch.testing.assert_close(explicit, fused, rtol=1e-4, atol=1e-5)
+
+
+def test_causal_attention_ignores_the_future():
+    torch.manual_seed(0)
+    attention = Attention(hidden=16, heads=2, causal=True)
+    x = torch.randn(1, 6, 16)
+    changed = x.clone()
+    changed[0, 4:] += 1.0
+    torch.testing.assert_close(attention(x)[0, :4], attention(changed)[0, :4])
+
+
+def test_rms_norm_gives_unit_root_mean_square():
+    x = torch.randn(4, 5, 64) * 7
+    assert torch.allclose(rms_norm(x).pow(2).mean(-1), torch.ones(4, 5), atol=1e-3)
+
+
+def test_post_norm_block_output_has_unit_scale():
+    block = Block(hidden=32, heads=4, expansion=4.0)
+    y = block(torch.randn(2, 9, 32) * 10)
+    assert torch.allclose(y.pow(2).mean(-1), torch.ones(2, 9), atol=1e-3)
+
+
+def test_stablemax_is_positive_and_monotone():
+    x = torch.linspace(-50, 50, 101)
+    s = stablemax(x)
+    assert (s > 0).all() and (s[1:] > s[:-1]).all()
+    assert stablemax(torch.tensor(0.0)) == 1.0
+
+
+def test_stablemax_cross_entropy_matches_its_definition():
+    logits = torch.tensor([[2.0, -1.0, 0.5]])
+    labels = torch.tensor([0])
+    s = torch.tensor([3.0, 0.5, 1.5])
+    expected = -torch.log(s[0] / s.sum())
+    torch.testing.assert_close(stablemax_cross_entropy(logits, labels)[0], expected.float())
+
+
+def test_cross_entropies_ignore_the_ignore_index():
+    logits = torch.randn(2, 3, 5)
+    labels = torch.tensor([[1, -100, 2], [0, 4, -100]])
+    for loss in (softmax_cross_entropy, stablemax_cross_entropy):
+        values = loss(logits, labels)
+        assert values.shape == (2, 3)
+        assert values[0, 1] == 0 and values[1, 2] == 0 and (values[labels != -100] > 0).all()
+
+
+def test_learned_positions_make_positions_distinguishable():
+    embed = TokenEmbedding(vocab=4, hidden=16, max_len=8, positions="learned")
+    x = embed(torch.zeros(1, 8, dtype=torch.long))
+    assert not torch.allclose(x[0, 0], x[0, 1])
+    with pytest.raises(ValueError, match="positions"):
+        TokenEmbedding(vocab=4, hidden=16, max_len=8, positions="sinusoidal")

@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+from hrm.act import ACTConfig, act_step, new_carry, predict
+from hrm.model import HRM, HRMConfig, count_parameters
+from hrm.presets import preset
+
+
+def small(**overrides) -> HRM:
+    torch.manual_seed(0)
+    config = dict(vocab_size=6, seq_len=16, hidden=32, heads=4, h_layers=1, l_layers=1)
+    return HRM(HRMConfig(**{**config, **overrides}))
+
+
+def test_segment_shapes_and_detached_state():
+    model = small()
+    inputs = torch.randint(1, 6, (3, 16))
+    state, logits, q_values = model.segment(model.initial_state(3), inputs)
+    assert logits.shape == (3, 16, 6) and q_values.shape == (3, 2)
+    assert not state.z_high.requires_grad and not state.z_low.requires_grad
+
+
+def test_q_head_starts_far_from_halting():
+    model = small()
+    _, _, q_values = model.segment(model.initial_state(2), torch.ones(2, 16, dtype=torch.long))
+    assert torch.allclose(q_values, torch.full_like(q_values, -5.0))
+
+
+@pytest.mark.parametrize("gradient", ["one_step", "last_cycle", "full"])
+def test_every_gradient_mode_reaches_both_modules(gradient):
+    model = small(gradient=gradient)
+    _, logits, _ = model.segment(model.initial_state(2), torch.randint(1, 6, (2, 16)))
+    logits.sum().backward()
+    for module in (model.low, model.high, model.embed):
+        grads = [p.grad for p in module.parameters()]
+        assert all(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_one_step_gradient_differs_from_full_backprop():
+    inputs = torch.randint(1, 6, (2, 16))
+    grads = {}
+    for gradient in ("one_step", "full"):
+        model = small(gradient=gradient)
+        _, logits, _ = model.segment(model.initial_state(2), inputs)
+        logits.square().mean().backward()
+        grads[gradient] = model.embed.tokens.weight.grad.clone()
+    assert not torch.allclose(grads["one_step"], grads["full"])
+
+
+def test_reset_restores_the_initial_state_only_where_asked():
+    model = small()
+    state, _, _ = model.segment(model.initial_state(2), torch.randint(1, 6, (2, 16)))
+    reset = model.reset(state, torch.tensor([True, False]))
+    assert torch.equal(reset.z_high[0, 3], model.z_high_init)
+    assert torch.equal(reset.z_high[1], state.z_high[1])
+
+
+def test_act_step_halts_at_max_segments_and_reloads_halted_slots():
+    model = small()
+    config = ACTConfig(max_segments=2, explore_prob=0.0)
+    first = torch.randint(2, 6, (4, 16))
+    second = torch.randint(2, 6, (4, 16))
+    carry = new_carry(model, first, first)
+    carry, loss, _ = act_step(model, carry, first, first, config)
+    assert torch.isfinite(loss) and torch.equal(carry.inputs, first)
+    assert (carry.segments == 1).all() and not carry.halted.any()  # Q starts at "continue"
+    carry, _, _ = act_step(model, carry, second, second, config)
+    assert carry.halted.all() and torch.equal(carry.inputs, first)  # still the first examples
+    carry, _, _ = act_step(model, carry, second, second, config)
+    assert torch.equal(carry.inputs, second) and (carry.segments == 1).all()
+
+
+def test_predict_runs_the_given_segments():
+    model = small()
+    inputs = torch.randint(1, 6, (3, 16))
+    predictions, used = predict(model, inputs, segments=3)
+    assert predictions.shape == (3, 16) and (used == 3).all()
+    torch.testing.assert_close(model(inputs, segments=3).argmax(-1), predictions)
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="gradient"):
+        HRMConfig(vocab_size=6, seq_len=16, gradient="sometimes")
+    with pytest.raises(ValueError, match="h_cycles"):
+        HRMConfig(vocab_size=6, seq_len=16, h_cycles=0)
+
+
+def test_paper_preset_builds_and_takes_a_step_on_cpu():
+    cfg = preset("paper")
+    torch.manual_seed(0)
+    model = HRM(HRMConfig(vocab_size=11, seq_len=81, **cfg["model"]))
+    assert 25e6 < count_parameters(model) < 29e6  # the paper's 27M
+    inputs = torch.randint(1, 11, (1, 81))
+    carry = new_carry(model, inputs, inputs)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    before = model.output_head.weight.clone()
+    act = ACTConfig(**{**cfg["act"], "halt_only": True})
+    _, loss, _ = act_step(model, carry, inputs, inputs, act)
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss) and not torch.equal(before, model.output_head.weight)
