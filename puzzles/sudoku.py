@@ -237,21 +237,15 @@ class SudokuFamily(PuzzleFamily):
 
     def solve(self, puzzle: Grid) -> Solution:
         """Exact solution, the solution count (0, 1 or 2 = "several") and the difficulty."""
-        geo = self.geometry
-        digits = self._flat(puzzle)
-        found = np.empty((1, digits.size), dtype=np.int32)
-        order = np.arange(self.size, dtype=np.int32)
-        cells = np.arange(digits.size, dtype=np.int32)
-        cand = solver.candidates_from_digits(digits, self.size)
-        count, _, _ = solver.search(
-            cand, geo.units, geo.peers, self.size, 2, order, cells, solver.MAX_GUESSES, found
+        geo, n = self.geometry, self.size
+        out = np.empty(n * n, dtype=np.int8)
+        count = solver.solve_digits(
+            self._flat(puzzle), geo.units, geo.peers, n, 2, solver.MAX_GUESSES, out
         )
         if count < 0:
             raise RuntimeError("solver gave up: search exceeded its guess budget")
         if count == 0:
             return Solution(0, None, float("nan"))
-        out = np.empty(digits.size, dtype=np.int8)
-        solver.digits_from_candidates(found[0], out)
         rating = self.rate(puzzle)
         return Solution(count, out.astype(np.uint8).reshape(self.size, self.size), rating)
 

@@ -96,12 +96,8 @@ def singles_minimal(
 def solution_of(family: SudokuFamily, puzzle: np.ndarray) -> np.ndarray:
     """The solution (flat digits) of a puzzle known to have exactly one."""
     geo, n = family.geometry, family.size
-    found = np.empty((1, n * n), dtype=np.int32)
-    order, cells = np.arange(n, dtype=np.int32), np.arange(n * n, dtype=np.int32)
-    cand = solver.candidates_from_digits(puzzle, n)
-    solver.search(cand, geo.units, geo.peers, n, 1, order, cells, solver.MAX_GUESSES, found)
     out = np.empty(n * n, dtype=np.int8)
-    solver.digits_from_candidates(found[0], out)
+    solver.solve_digits(puzzle, geo.units, geo.peers, n, 1, solver.MAX_GUESSES, out)
     return out
 
 

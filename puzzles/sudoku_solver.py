@@ -192,15 +192,27 @@ def digits_from_candidates(cand, out):
 
 
 @numba.njit(cache=True)
-def count_solutions(digits, units, peers, n, limit, max_guesses):
-    """Solutions of ``digits`` up to ``limit`` in the natural order (-1: gave up)."""
+def solve_digits(digits, units, peers, n, limit, max_guesses, out):
+    """Solutions of ``digits`` up to ``limit``, searched in the natural order (-1: gave up).
+
+    The first solution's digits go into ``out`` (int8 [n*n]) when there is one.
+    """
     size = digits.shape[0]
     order = np.arange(n).astype(np.int32)
     cells = np.arange(size).astype(np.int32)
-    scratch = np.empty((1, size), dtype=np.int32)
+    found = np.empty((1, size), dtype=np.int32)
     cand = candidates_from_digits(digits, n)
-    found, _, _ = search(cand, units, peers, n, limit, order, cells, max_guesses, scratch)
-    return found
+    count, _, _ = search(cand, units, peers, n, limit, order, cells, max_guesses, found)
+    if count > 0:
+        digits_from_candidates(found[0], out)
+    return count
+
+
+@numba.njit(cache=True)
+def count_solutions(digits, units, peers, n, limit, max_guesses):
+    """Solutions of ``digits`` up to ``limit`` (-1: gave up)."""
+    out = np.empty(digits.shape[0], dtype=np.int8)
+    return solve_digits(digits, units, peers, n, limit, max_guesses, out)
 
 
 @numba.njit(cache=True)
