@@ -1,5 +1,6 @@
 """Deep supervision and adaptive computation time (Q-learning halting), for any model that
-reasons in segments (``initial_state``, ``reset``, ``segment`` as in ``hrm.model.HRM``).
+reasons in segments (``initial_state``, ``reset``, and a forward pass that runs one segment, as in
+``hrm.model.HRM``).
 
 Training keeps a *carry*: each slot of the batch holds one example and its recurrent state
 across optimiser steps. A step runs one segment for every slot, takes a loss on it (deep
@@ -52,11 +53,16 @@ class Carry:
     halted: torch.Tensor  # [B] bool: take a new example at the next step
 
 
+def unwrap(model):
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return getattr(model, "module", model)
+
+
 def new_carry(model, inputs: torch.Tensor, labels: torch.Tensor) -> Carry:
     """A carry whose every slot is halted, so the first step loads the first batch."""
     batch = inputs.shape[0]
     return Carry(
-        model.initial_state(batch, inputs.device),
+        unwrap(model).initial_state(batch, inputs.device),
         inputs,
         labels,
         torch.zeros(batch, dtype=torch.long, device=inputs.device),
@@ -69,12 +75,12 @@ def act_step(
 ) -> tuple[Carry, torch.Tensor, dict[str, torch.Tensor]]:
     """One training segment for every slot: (new carry, loss, metrics)."""
     fresh = carry.halted
-    state = model.reset(carry.state, fresh)
+    state = unwrap(model).reset(carry.state, fresh)
     inputs = torch.where(fresh[:, None], inputs, carry.inputs)
     labels = torch.where(fresh[:, None], labels, carry.labels)
     segments = torch.where(fresh, 0, carry.segments) + 1
 
-    new_state, logits, q_values = model.segment(state, inputs)
+    new_state, logits, q_values = model(state, inputs)
     token_loss = LOSSES[config.loss](logits, labels)  # [B, L]
     answer_loss = token_loss.mean()
     predictions = logits.argmax(-1)
@@ -91,7 +97,7 @@ def act_step(
         halt = halt & ~(explore & (segments < min_segments))
         halt = halt | last
         if not config.halt_only:
-            _, _, next_q = model.segment(new_state, inputs)
+            _, _, next_q = model(new_state, inputs)
             best_next = torch.where(last, next_q[:, 0], next_q.max(dim=-1).values)
             continue_target = torch.sigmoid(best_next)
     if not config.halt_only:
@@ -118,12 +124,12 @@ def predict(
     With ``halting`` an example stops at the first segment whose halt value beats its continue
     value (its prediction is frozen there); otherwise every example runs all segments.
     """
-    state = model.initial_state(inputs.shape[0], inputs.device)
+    state = unwrap(model).initial_state(inputs.shape[0], inputs.device)
     used = torch.full((inputs.shape[0],), segments, dtype=torch.long, device=inputs.device)
     done = torch.zeros(inputs.shape[0], dtype=torch.bool, device=inputs.device)
     predictions = torch.zeros_like(inputs)
     for step in range(1, segments + 1):
-        state, logits, q_values = model.segment(state, inputs)
+        state, logits, q_values = model(state, inputs)
         predictions = torch.where(done[:, None], predictions, logits.argmax(-1))
         if halting:
             stop = ~done & (q_values[:, 0] > q_values[:, 1])

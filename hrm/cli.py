@@ -7,6 +7,7 @@ and exit code 2; ``main`` is the only place that turns exceptions into exit code
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -274,6 +275,8 @@ def train_command(
     for assignment in overrides:
         apply_override(raw, assignment)
     result = train(RunConfig.from_dict(raw), out, resume=resume)
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 reports
     summary = ", ".join(f"{k} {v:.3f}" for k, v in result.items())
     click.echo(f"trained {out}: {summary}")
 

@@ -118,10 +118,12 @@ class HRM(nn.Module):
             torch.where(m, self.z_low_init.to(state.z_low.dtype), state.z_low),
         )
 
-    def segment(
+    def forward(
         self, state: State, inputs: torch.Tensor
     ) -> tuple[State, torch.Tensor, torch.Tensor]:
-        """One segment: (new state, detached; logits [B, L, V]; Q-values [B, 2])."""
+        """One segment: (new state, detached; logits [B, L, V]; Q-values [B, 2]).
+
+        A segment is the model's forward pass, so DistributedDataParallel can wrap it."""
         cfg = self.config
         x = self.embed(inputs)
         z_high, z_low = state.z_high, state.z_low
@@ -136,13 +138,6 @@ class HRM(nn.Module):
         logits = self.output_head(z_high)
         q_values = self.q_head(z_high.mean(dim=1)).float()
         return State(z_high, z_low).detach(), logits, q_values
-
-    def forward(self, inputs: torch.Tensor, segments: int = 1) -> torch.Tensor:
-        """Logits after ``segments`` segments from the initial state (no halting)."""
-        state = self.initial_state(inputs.shape[0], inputs.device)
-        for _ in range(segments):
-            state, logits, _ = self.segment(state, inputs)
-        return logits
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -6,7 +6,9 @@ given seed, and ``resume`` continues from the last checkpoint exactly as if the 
 stopped: the checkpoint holds the weights, the optimiser moments, the ACT carry (every slot's
 example and recurrent state), the RNG state and the position in the data.
 
-Deliberately not here yet: multi-process training (DDP) and EMA of weights.
+Multi-GPU and multi-node: ``torchrun --nproc-per-node N -m hrm.cli train ...`` runs the same
+code with DistributedDataParallel (NCCL on GPUs, gloo on CPUs). Deliberately not here yet: EMA
+of weights and ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from hrm.act import ACTConfig, Carry, act_step, new_carry, predict
 from hrm.checkpoint import (
@@ -146,13 +149,20 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: HRM, dataset: PuzzleDataset, segments: int, batch_size: int = 256) -> dict:
+def evaluate(
+    model: HRM,
+    dataset: PuzzleDataset,
+    segments: int,
+    device: torch.device | None = None,
+    batch_size: int = 256,
+) -> dict:
     """Exact solve rate and cell accuracy on a split, running a fixed number of segments."""
     model.eval()
     exact = cells = 0.0
     for start in range(0, len(dataset), batch_size):
-        inputs = torch.from_numpy(dataset.inputs[start : start + batch_size].astype(np.int64))
-        labels = torch.from_numpy(dataset.labels[start : start + batch_size].astype(np.int64))
+        rows = slice(start, start + batch_size)
+        inputs = torch.from_numpy(dataset.inputs[rows].astype(np.int64)).to(device)
+        labels = torch.from_numpy(dataset.labels[rows].astype(np.int64)).to(device)
         predictions, _ = predict(model, inputs, segments)
         exact += (predictions == labels).all(-1).sum().item()
         cells += (predictions == labels).float().mean(-1).sum().item()
@@ -181,68 +191,141 @@ def _carry_from(tensors: dict[str, torch.Tensor]) -> Carry | None:
     )
 
 
+@dataclass
+class Distributed:
+    """Where this process stands in a ``torchrun`` job (rank 0 of 1 when run alone)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_world_size: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
+
+    def gather(self, obj: Any) -> list[Any]:
+        """``obj`` from every rank, in rank order (on every rank)."""
+        if self.world_size == 1:
+            return [obj]
+        gathered: list[Any] = [None] * self.world_size
+        dist.all_gather_object(gathered, obj)
+        return gathered
+
+
+def setup_distributed() -> Distributed:
+    """Join the process group that ``torchrun`` describes in the environment, if any: NCCL on
+    GPUs, gloo on CPUs."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    if world_size == 1:
+        return Distributed(device=torch.device("cuda" if cuda else "cpu"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    device = torch.device(f"cuda:{local_rank}") if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))
+    return Distributed(dist.get_rank(), world_size, local, device)
+
+
 def train(
     config: RunConfig, run: str | Path, *, resume: bool = False, progress: bool = True
 ) -> dict:
-    """Train (or resume) the run in directory ``run``; returns the last evaluation."""
+    """Train (or resume) the run in directory ``run``; returns the last evaluation.
+
+    Under ``torchrun`` every process trains on its own slice of each batch order with its own
+    carry (``train.batch_size`` is per process); gradients are averaged by
+    DistributedDataParallel, and rank 0 alone writes files and evaluates.
+    """
     from tqdm import tqdm
 
     run = Path(run)
     tc = config.train
+    ddp = setup_distributed()
     if has_checkpoint(run) and not resume:
         raise TrainingError(f"{run} already holds a run; pass --resume to continue it")
-    run.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(tc.seed)
-    torch.set_num_threads(tc.threads or max(1, len(_available_cores())))
+    torch.manual_seed(tc.seed + ddp.rank)
+    cores = max(1, len(_available_cores()) // ddp.local_world_size)
+    torch.set_num_threads(tc.threads or cores)
 
-    data_path = prepare_data(config.data, run)
+    if ddp.is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        data_path = prepare_data(config.data, run)
+    ddp.barrier()
+    data_path = prepare_data(config.data, run)  # on rank 0 the data is there by now
     train_set, test_set = PuzzleDataset(data_path, "train"), PuzzleDataset(data_path, "test")
-    if len(train_set) < tc.batch_size:
+    if len(train_set) < tc.batch_size * ddp.world_size:
         raise TrainingError(f"the training split has {len(train_set)} puzzles, fewer than "
-                            f"one batch of {tc.batch_size}")
+                            f"one batch of {tc.batch_size} per process")
     model_config = HRMConfig(vocab_size=train_set.family.vocab_size,
                              seq_len=train_set.family.seq_len, **config.model)
-    model = HRM(model_config)
+    model = HRM(model_config).to(ddp.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
                                   betas=tc.betas)
-    loader = BatchLoader(train_set, tc.batch_size, seed=tc.seed)
+    loader = BatchLoader(train_set, tc.batch_size, seed=tc.seed, rank=ddp.rank,
+                         world_size=ddp.world_size)
     step, epoch, position, carry = 0, 0, 0, None
     if resume and has_checkpoint(run):
         weights, tensors, info = load_checkpoint(run)
+        if info.get("world_size", 1) != ddp.world_size:
+            raise TrainingError(f"{run} was trained with {info.get('world_size', 1)} processes; "
+                                "resume it with as many")
         model.load_state_dict(weights)
         optimizer_from_tensors(optimizer, tensors, info["optimizer"])
-        carry = _carry_from(tensors)
-        torch.set_rng_state(tensors["rng.torch"])
+        mine = {k.split("/", 1)[1]: v.to(ddp.device) for k, v in tensors.items()
+                if k.startswith(f"rank{ddp.rank}/")}
+        carry = _carry_from(mine)
+        torch.set_rng_state(mine["rng.torch"].cpu())
         step, epoch, position = info["step"], info["epoch"], info["position"]
-    write_json_atomic(run / "config.json", {
-        **config.to_dict(), "data_path": str(data_path),
-        "model_config": asdict(model_config), "family": read_meta(data_path),
-    })
+    if ddp.is_main:
+        write_json_atomic(run / "config.json", {
+            **config.to_dict(), "data_path": str(data_path),
+            "model_config": asdict(model_config), "family": read_meta(data_path),
+        })
+    trained = model
+    if ddp.world_size > 1:
+        trained = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[ddp.device.index] if ddp.device.type == "cuda" else None
+        )
 
     def checkpoint() -> None:
+        mine = _carry_tensors(carry)
+        mine["rng.torch"] = torch.get_rng_state()
+        every_rank = ddp.gather({k: v.cpu() for k, v in mine.items()})
+        if not ddp.is_main:
+            return
         tensors, settings = optimizer_to_tensors(optimizer)
-        tensors.update(_carry_tensors(carry))
-        tensors["rng.torch"] = torch.get_rng_state()
-        save_checkpoint(run, model.state_dict(), tensors,
-                        {"step": step, "epoch": epoch, "position": position, "optimizer": settings})
+        for rank, part in enumerate(every_rank):
+            tensors.update({f"rank{rank}/{k}": v for k, v in part.items()})
+        info = {"step": step, "epoch": epoch, "position": position, "optimizer": settings,
+                "world_size": ddp.world_size}
+        save_checkpoint(run, model.state_dict(), tensors, info)
 
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=tc.dtype == "bf16")
+    autocast = torch.autocast(ddp.device.type, dtype=torch.bfloat16, enabled=tc.dtype == "bf16")
     segments = tc.eval_segments or config.act.max_segments
     last_eval: dict = {}
-    metrics_file = (run / "metrics.jsonl").open("a")
-    bar = tqdm(total=tc.max_steps, initial=step, disable=not progress, unit="step")
+    metrics_file = (run / "metrics.jsonl").open("a") if ddp.is_main else None
+    bar = tqdm(total=tc.max_steps, initial=step, disable=not (progress and ddp.is_main),
+               unit="step")
     bar.set_description(f"HRM {count_parameters(model) / 1e6:.2f}M")
     started = time.perf_counter()
     while step < tc.max_steps:
         for index, (inputs, labels) in enumerate(loader.epoch(epoch)):
             if index < position:
                 continue  # replaying the epoch's augmentation RNG up to where we stopped
+            inputs, labels = inputs.to(ddp.device), labels.to(ddp.device)
             if carry is None:
                 carry = new_carry(model, inputs, labels)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(tc, step)
             with autocast:
-                carry, loss, metrics = act_step(model, carry, inputs, labels, config.act)
+                carry, loss, metrics = act_step(trained, carry, inputs, labels, config.act)
             if not torch.isfinite(loss):
                 bar.close()
                 raise TrainingError(f"loss is {loss.item()} at step {step + 1}; stopping "
@@ -259,10 +342,10 @@ def train(
                 record = {k: round(float(v), 5) for k, v in metrics.items()}
                 bar.set_postfix(loss=record["loss"], acc=record["cell_accuracy"],
                                 seg=record["halted_segments"])
-            if step % tc.eval_every == 0 or step == tc.max_steps:
-                last_eval = evaluate(model, test_set, segments)
+            if (step % tc.eval_every == 0 or step == tc.max_steps) and ddp.is_main:
+                last_eval = evaluate(model, test_set, segments, ddp.device)
                 record = {**(record or {}), **last_eval}
-            if record:
+            if record and metrics_file:
                 elapsed = time.perf_counter() - started
                 metrics_file.write(json.dumps({"step": step, "seconds": round(elapsed, 2),
                                                "lr": learning_rate(tc, step - 1), **record}) + "\n")
@@ -274,7 +357,14 @@ def train(
         else:
             epoch, position = epoch + 1, 0
     bar.close()
-    metrics_file.close()
+    if ddp.world_size > 1:
+        checksums = ddp.gather(sum(float(p.detach().double().sum()) for p in model.parameters()))
+        if metrics_file:
+            metrics_file.write(json.dumps({"step": step, "ranks_in_sync":
+                                           len(set(checksums)) == 1}) + "\n")
+    if metrics_file:
+        metrics_file.close()
+    ddp.barrier()
     return last_eval
 
 
