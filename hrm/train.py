@@ -7,12 +7,14 @@ stopped: the checkpoint holds the weights, the optimiser moments, the ACT carry 
 example and recurrent state), the RNG state and the position in the data.
 
 Multi-GPU and multi-node: ``torchrun --nproc-per-node N -m hrm.cli train ...`` runs the same
-code with DistributedDataParallel (NCCL on GPUs, gloo on CPUs). Deliberately not here yet: EMA
-of weights and ``torch.compile``.
+code with DistributedDataParallel (NCCL on GPUs, gloo on CPUs). With ``train.ema`` set, evaluation
+uses an exponential moving average of the weights, saved with the checkpoint. Deliberately not
+here yet: ``torch.compile``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -64,6 +66,7 @@ class TrainConfig:
     schedule: str = "constant"  # or "cosine" (to 10% of lr at max_steps)
     max_steps: int = 1000
     grad_clip: float = 1.0
+    ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
     seed: int = 0
     eval_every: int = 250
     eval_segments: int | None = None  # default: act.max_segments
@@ -171,6 +174,34 @@ def evaluate(
     return {"test_exact": exact / count, "test_cell_accuracy": cells / count}
 
 
+def average_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+@torch.no_grad()
+def update_average(average: dict[str, torch.Tensor], model: torch.nn.Module, decay: float) -> None:
+    for name, p in model.named_parameters():
+        average[name].lerp_(p.detach(), 1.0 - decay)
+
+
+@contextlib.contextmanager
+def averaged_weights(model: torch.nn.Module, average: dict[str, torch.Tensor]):
+    """Temporarily load the averaged weights into ``model`` (a no-op without an average)."""
+    if not average:
+        yield
+        return
+    saved = average_of(model)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            p.copy_(average[name])
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(saved[name])
+
+
 def _carry_tensors(carry: Carry | None) -> dict[str, torch.Tensor]:
     if carry is None:
         return {}
@@ -271,6 +302,7 @@ def train(
     loader = BatchLoader(train_set, tc.batch_size, seed=tc.seed, rank=ddp.rank,
                          world_size=ddp.world_size)
     step, epoch, position, carry = 0, 0, 0, None
+    ema = average_of(model) if tc.ema else {}
     if resume and has_checkpoint(run):
         weights, tensors, info = load_checkpoint(run)
         if info.get("world_size", 1) != ddp.world_size:
@@ -278,6 +310,8 @@ def train(
                                 "resume it with as many")
         model.load_state_dict(weights)
         optimizer_from_tensors(optimizer, tensors, info["optimizer"])
+        ema = {k.split("/", 1)[1]: v.to(ddp.device) for k, v in tensors.items()
+               if k.startswith("ema/")} or ema
         mine = {k.split("/", 1)[1]: v.to(ddp.device) for k, v in tensors.items()
                 if k.startswith(f"rank{ddp.rank}/")}
         carry = _carry_from(mine)
@@ -301,6 +335,7 @@ def train(
         if not ddp.is_main:
             return
         tensors, settings = optimizer_to_tensors(optimizer)
+        tensors.update({f"ema/{k}": v for k, v in ema.items()})
         for rank, part in enumerate(every_rank):
             tensors.update({f"rank{rank}/{k}": v for k, v in part.items()})
         info = {"step": step, "epoch": epoch, "position": position, "optimizer": settings,
@@ -334,6 +369,8 @@ def train(
             if tc.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             optimizer.step()
+            if ema:
+                update_average(ema, model, tc.ema)
             optimizer.zero_grad(set_to_none=True)
             step, position = step + 1, index + 1
             bar.update(1)
@@ -343,7 +380,8 @@ def train(
                 bar.set_postfix(loss=record["loss"], acc=record["cell_accuracy"],
                                 seg=record["halted_segments"])
             if (step % tc.eval_every == 0 or step == tc.max_steps) and ddp.is_main:
-                last_eval = evaluate(model, test_set, segments, ddp.device)
+                with averaged_weights(model, ema):
+                    last_eval = evaluate(model, test_set, segments, ddp.device)
                 record = {**(record or {}), **last_eval}
             if record and metrics_file:
                 elapsed = time.perf_counter() - started

@@ -57,17 +57,23 @@ def test_same_seed_gives_the_same_weights(tmp_path, data_dir):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_resume_matches_an_uninterrupted_run(tmp_path, data_dir):
-    straight = tmp_path / "straight"
-    train(with_data(tiny_config(max_steps=14, checkpoint_every=7), data_dir), straight,
-          progress=False)
-    split = tmp_path / "split"
-    train(with_data(tiny_config(max_steps=7, checkpoint_every=7), data_dir), split,
-          progress=False)
-    train(with_data(tiny_config(max_steps=14, checkpoint_every=7), data_dir), split,
-          resume=True, progress=False)
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_matches_an_uninterrupted_run(tmp_path, data_dir, ema):
+    def config(steps):
+        return with_data(tiny_config(max_steps=steps, checkpoint_every=7, ema=ema), data_dir)
+
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(config(14), straight, progress=False)
+    train(config(7), split, progress=False)
+    train(config(14), split, resume=True, progress=False)
     a, b = weights(straight), weights(split)
     assert all(torch.equal(a[k], b[k]) for k in a)
+    states = [load_file(r / "checkpoint" / "trainer_state.safetensors") for r in (straight, split)]
+    averages = [{k: v for k, v in state.items() if k.startswith("ema/")} for state in states]
+    assert len(averages[0]) == (len(a) - 2 if ema else 0)  # parameters, not the two buffers
+    assert all(torch.equal(averages[0][k], averages[1][k]) for k in averages[0])
+    if ema:
+        assert not torch.equal(averages[0]["ema/output_head.weight"], a["output_head.weight"])
 
 
 def test_a_finished_run_is_not_overwritten_without_resume(tmp_path, data_dir):
