@@ -92,10 +92,10 @@ def act_step(
         last = segments >= config.max_segments
         wants_halt = q_halt > 0 if config.halt_only else q_halt > q_continue
         halt = last | wants_halt
-        explore = torch.rand_like(q_halt) < config.explore_prob
-        min_segments = torch.randint_like(segments, 2, config.max_segments + 1)
-        halt = halt & ~(explore & (segments < min_segments))
-        halt = halt | last
+        if config.max_segments > 1:
+            explore = torch.rand_like(q_halt) < config.explore_prob
+            min_segments = torch.randint_like(segments, 2, config.max_segments + 1)
+            halt = (halt & ~(explore & (segments < min_segments))) | last
         if not config.halt_only:
             _, _, next_q = model(new_state, inputs)
             best_next = torch.where(last, next_q[:, 0], next_q.max(dim=-1).values)

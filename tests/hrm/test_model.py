@@ -70,6 +70,14 @@ def test_act_step_halts_at_max_segments_and_reloads_halted_slots():
     assert torch.equal(carry.inputs, second) and (carry.segments == 1).all()
 
 
+def test_one_segment_per_example_halts_every_step():
+    model = small()
+    inputs = torch.randint(2, 6, (4, 16))
+    carry = new_carry(model, inputs, inputs)
+    carry, loss, _ = act_step(model, carry, inputs, inputs, ACTConfig(max_segments=1))
+    assert torch.isfinite(loss) and carry.halted.all()
+
+
 def test_predict_runs_the_given_segments():
     model = small()
     inputs = torch.randint(1, 6, (3, 16))
