@@ -118,8 +118,11 @@ def generate_group(
         found = [(puzzle, solution, 0.0)]
     else:
         found = [filtered_minimal(family, rng, difficulty)]
-    as_grid = lambda flat: flat.reshape(n, n).astype(np.uint8)  # noqa: E731
-    return [(as_grid(p), as_grid(s), r) for p, s, r in found]
+    return [(_as_grid(p, n), _as_grid(s, n), r) for p, s, r in found]
+
+
+def _as_grid(flat: np.ndarray, n: int) -> np.ndarray:
+    return flat.reshape(n, n).astype(np.uint8)
 
 
 def filtered_minimal(
