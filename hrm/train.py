@@ -106,6 +106,9 @@ class RunConfig:
             if key not in known:
                 raise ValueError(f"unknown config key 'model.{key}'")
         HRMConfig(vocab_size=2, seq_len=1, **model)  # validates values early
+        if built["train"].schedule not in ("constant", "cosine"):
+            raise ValueError("train.schedule must be 'constant' or 'cosine', "
+                             f"not {built['train'].schedule!r}")
         if built["train"].dtype not in ("fp32", "bf16"):
             raise ValueError(f"train.dtype must be 'fp32' or 'bf16', not {built['train'].dtype!r}")
         return cls(model=model, **built)

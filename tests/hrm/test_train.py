@@ -101,6 +101,8 @@ def test_unknown_keys_and_bad_values_are_rejected():
         RunConfig.from_dict({"trainer": {}})
     with pytest.raises(ValueError, match="dtype"):
         RunConfig.from_dict({"train": {"dtype": "fp8"}})
+    with pytest.raises(ValueError, match="schedule"):
+        RunConfig.from_dict({"train": {"schedule": "linear"}})
     raw: dict = {}
     apply_override(raw, "train.lr=3e-4")
     apply_override(raw, "model.positions=rope")
