@@ -51,7 +51,7 @@ def check(puzzle: str, family: str | None, size: int | None, quiet: bool) -> Non
             click.echo(f"{label}: no solution")
             all_unique = False
             continue
-        tier = fam.tier_of(item.grid, solved)
+        tier = fam.tier_of(item.grid, solved.difficulty)
         if fam.name == "maze":
             paths = "one shortest path" if solved.count == 1 else "several shortest paths"
             verdict = f"valid, {paths} of {solved.difficulty:.0f} steps, {tier}"
@@ -212,16 +212,10 @@ def _split_stats(ds: PuzzleDataset) -> dict:
     tiers: dict[str, int] = {}
     for i in range(count):
         grid = ds.family.decode(ds.inputs[i])
-        tier = _stored_tier(ds, grid, float(d[i]))
+        tier = ds.family.tier_of(grid, float(d[i]))
         tiers[tier] = tiers.get(tier, 0) + 1
     stats["tiers"] = dict(sorted(tiers.items(), key=lambda kv: ds.family.difficulties.index(kv[0])))
     return stats
-
-
-def _stored_tier(ds: PuzzleDataset, grid: np.ndarray, rating: float) -> str:
-    if ds.family.name == "sudoku":
-        return ds.family.tier(rating, ds.family.singles_suffice(grid))
-    return ds.family.tier(rating)
 
 
 # --- hrm train --------------------------------------------------------------------------------

@@ -166,10 +166,10 @@ class PuzzleFamily(ABC):
     def tier(self, difficulty: float) -> str:
         """The name of the tier a difficulty value falls in."""
 
-    def tier_of(self, puzzle: Grid, solved: Solution) -> str:
-        """The tier of a solved puzzle (families whose tiers need more than the number
-        override this)."""
-        return self.tier(solved.difficulty)
+    def tier_of(self, puzzle: Grid, difficulty: float) -> str:
+        """The tier of a puzzle with this difficulty (families whose tiers need more than the
+        number override this)."""
+        return self.tier(difficulty)
 
     def dedupe_key(self, puzzle: Grid, solution: Grid) -> bytes:
         """Two items with the same key count as the same puzzle when splitting a dataset."""

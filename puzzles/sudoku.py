@@ -288,8 +288,8 @@ class SudokuFamily(PuzzleFamily):
             return "hard"
         return "medium"
 
-    def tier_of(self, puzzle: Grid, solved: Solution) -> str:
-        return self.tier(solved.difficulty, self.singles_suffice(puzzle))
+    def tier_of(self, puzzle: Grid, difficulty: float) -> str:
+        return self.tier(difficulty, self.singles_suffice(puzzle))
 
     def dedupe_key(self, puzzle: Grid, solution: Grid) -> bytes:
         # Small grids have few solution grids (4×4: 288), so only the puzzle itself can be unique.

@@ -165,7 +165,7 @@ def test_sudoku_difficulty_matches_the_tier(built):
         puzzle = ds.family.decode(tokens)
         solved = ds.family.solve(puzzle)
         assert solved.count == 1
-        assert ds.family.tier_of(puzzle, solved) == "easy"
+        assert ds.family.tier_of(puzzle, solved.difficulty) == "easy"
         assert rating == 0.0  # singles alone solve an easy puzzle: no dead ends
 
 
