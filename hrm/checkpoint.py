@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from puzzles.dataset import replace_dir
+
 CHECKPOINT = "checkpoint"
 
 
@@ -44,11 +46,7 @@ def save_checkpoint(
               metadata={"step": str(info["step"])})
     save_file({k: v.contiguous() for k, v in tensors.items()}, tmp / "trainer_state.safetensors")
     (tmp / "trainer_state.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    final, old = run / CHECKPOINT, run / f".{CHECKPOINT}.old-{os.getpid()}"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, run / CHECKPOINT)
 
 
 def has_checkpoint(run: Path) -> bool:

@@ -289,11 +289,11 @@ def train(
     cores = max(1, len(_available_cores()) // ddp.local_world_size)
     torch.set_num_threads(tc.threads or cores)
 
-    if ddp.is_main:
+    if ddp.is_main:  # one process builds the data; the others find it after the barrier
         run.mkdir(parents=True, exist_ok=True)
-        data_path = prepare_data(config.data, run)
+        prepare_data(config.data, run)
     ddp.barrier()
-    data_path = prepare_data(config.data, run)  # on rank 0 the data is there by now
+    data_path = prepare_data(config.data, run)
     train_set, test_set = PuzzleDataset(data_path, "train"), PuzzleDataset(data_path, "test")
     if len(train_set) < tc.batch_size * ddp.world_size:
         raise TrainingError(f"the training split has {len(train_set)} puzzles, fewer than "

@@ -171,7 +171,7 @@ def build_dataset(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         _write_dir(tmp, spec, family, splits)
-        _replace_dir(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -206,7 +206,9 @@ def _write_dir(
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-def _replace_dir(new: Path, target: Path) -> None:
+def replace_dir(new: Path, target: Path) -> None:
+    """Swap the finished directory ``new`` in at ``target`` with renames, so ``target`` is
+    always either the old complete version or the new one."""
     old = target.parent / f".{target.name}.old-{os.getpid()}"
     moved = target.exists()
     if moved:
