@@ -71,16 +71,22 @@ def new_carry(model, inputs: torch.Tensor, labels: torch.Tensor) -> Carry:
 
 
 def act_step(
-    model, carry: Carry, inputs: torch.Tensor, labels: torch.Tensor, config: ACTConfig
+    model,
+    carry: Carry,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    config: ACTConfig,
+    cycles: tuple[int, int] | None = None,
 ) -> tuple[Carry, torch.Tensor, dict[str, torch.Tensor]]:
-    """One training segment for every slot: (new carry, loss, metrics)."""
+    """One training segment for every slot: (new carry, loss, metrics). ``cycles`` overrides
+    the model's (h_cycles, l_cycles)."""
     fresh = carry.halted
     state = unwrap(model).reset(carry.state, fresh)
     inputs = torch.where(fresh[:, None], inputs, carry.inputs)
     labels = torch.where(fresh[:, None], labels, carry.labels)
     segments = torch.where(fresh, 0, carry.segments) + 1
 
-    new_state, logits, q_values = model(state, inputs)
+    new_state, logits, q_values = model(state, inputs, cycles)
     token_loss = LOSSES[config.loss](logits, labels)  # [B, L]
     answer_loss = token_loss.mean()
     predictions = logits.argmax(-1)
@@ -97,7 +103,7 @@ def act_step(
             min_segments = torch.randint_like(segments, 2, config.max_segments + 1)
             halt = (halt & ~(explore & (segments < min_segments))) | last
         if not config.halt_only:
-            _, _, next_q = model(new_state, inputs)
+            _, _, next_q = model(new_state, inputs, cycles)
             best_next = torch.where(last, next_q[:, 0], next_q.max(dim=-1).values)
             continue_target = torch.sigmoid(best_next)
     if not config.halt_only:
@@ -117,7 +123,11 @@ def act_step(
 
 @torch.no_grad()
 def predict(
-    model, inputs: torch.Tensor, segments: int, halting: bool = False
+    model,
+    inputs: torch.Tensor,
+    segments: int,
+    halting: bool = False,
+    cycles: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Predictions [B, L] after up to ``segments`` segments, and the segments each used [B].
 
@@ -129,7 +139,7 @@ def predict(
     done = torch.zeros(inputs.shape[0], dtype=torch.bool, device=inputs.device)
     predictions = torch.zeros_like(inputs)
     for step in range(1, segments + 1):
-        state, logits, q_values = model(state, inputs)
+        state, logits, q_values = model(state, inputs, cycles)
         predictions = torch.where(done[:, None], predictions, logits.argmax(-1))
         if halting:
             stop = ~done & (q_values[:, 0] > q_values[:, 1])

@@ -10,7 +10,13 @@ Gradients (``gradient``):
                  one-step approximation: O(1) memory in the number of steps);
   ``last_cycle`` the whole last high-level cycle (its l_cycles low-level updates and the
                  high-level update) carries gradients;
+  ``unrolled``   the last ``unrolled_steps`` low-level updates, and the high-level updates
+                 among them, carry gradients (truncated backprop through time);
   ``full``       every update of the segment carries gradients (backprop through time).
+
+``forward`` can run fewer cycles than the config says (``cycles``): the trainer uses that for a
+shallow warm-up phase, since a model trained from scratch at full depth can stay stuck copying
+its input (docs/experiments.md).
 
 This module deliberately does not loop over segments or decide halting: ``act.py`` does that
 for every model that reasons in segments.
@@ -25,7 +31,7 @@ from torch import nn
 
 from hrm.layers import Block, Linear, RotaryEmbedding, TokenEmbedding, trunc_normal_
 
-GRADIENTS = ("one_step", "last_cycle", "full")
+GRADIENTS = ("one_step", "last_cycle", "unrolled", "full")
 
 
 @dataclass
@@ -41,13 +47,15 @@ class HRMConfig:
     l_cycles: int = 2
     positions: str = "learned"  # "learned" or "rope"
     gradient: str = "one_step"
+    unrolled_steps: int = 2  # low-level updates with gradients when gradient == "unrolled"
     halt_bias_init: float = -5.0  # Q head bias: start far from halting (see act.py)
 
     def __post_init__(self) -> None:
         if self.gradient not in GRADIENTS:
             choices = ", ".join(GRADIENTS)
             raise ValueError(f"gradient must be one of {choices}, not {self.gradient!r}")
-        for name in ("hidden", "heads", "h_layers", "l_layers", "h_cycles", "l_cycles"):
+        for name in ("hidden", "heads", "h_layers", "l_layers", "h_cycles", "l_cycles",
+                     "unrolled_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 
@@ -119,21 +127,27 @@ class HRM(nn.Module):
         )
 
     def forward(
-        self, state: State, inputs: torch.Tensor
+        self, state: State, inputs: torch.Tensor, cycles: tuple[int, int] | None = None
     ) -> tuple[State, torch.Tensor, torch.Tensor]:
         """One segment: (new state, detached; logits [B, L, V]; Q-values [B, 2]).
 
-        A segment is the model's forward pass, so DistributedDataParallel can wrap it."""
+        ``cycles`` (h_cycles, l_cycles) overrides the config's for this call. A segment is the
+        model's forward pass, so DistributedDataParallel can wrap it."""
         cfg = self.config
+        h_cycles, l_cycles = cycles or (cfg.h_cycles, cfg.l_cycles)
         x = self.embed(inputs)
         z_high, z_low = state.z_high, state.z_low
-        total = cfg.h_cycles * cfg.l_cycles
-        with_grad_from = {"one_step": total - 1, "last_cycle": total - cfg.l_cycles, "full": 0}
-        first_grad = with_grad_from[cfg.gradient]
+        total = h_cycles * l_cycles
+        first_grad = {
+            "one_step": total - 1,
+            "last_cycle": total - l_cycles,
+            "unrolled": max(0, total - cfg.unrolled_steps),
+            "full": 0,
+        }[cfg.gradient]
         for step in range(total):
             with torch.set_grad_enabled(torch.is_grad_enabled() and step >= first_grad):
                 z_low = self.low(z_low, z_high + x, self.rotary)
-                if (step + 1) % cfg.l_cycles == 0:
+                if (step + 1) % l_cycles == 0:
                     z_high = self.high(z_high, z_low, self.rotary)
         logits = self.output_head(z_high)
         q_values = self.q_head(z_high.mean(dim=1)).float()

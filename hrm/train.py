@@ -65,6 +65,9 @@ class TrainConfig:
     warmup_steps: int = 100
     schedule: str = "constant"  # or "cosine" (to 10% of lr at max_steps)
     max_steps: int = 1000
+    # the first shallow_steps run one high- and one low-level cycle and one segment per puzzle:
+    # at 9×9, HRM trained at full depth from scratch stays stuck copying its input
+    shallow_steps: int = 0
     grad_clip: float = 1.0
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
     seed: int = 0
@@ -145,6 +148,13 @@ def prepare_data(config: DataConfig, run: Path) -> Path:
     return path
 
 
+def phase(config: RunConfig, step: int) -> tuple[ACTConfig, tuple[int, int] | None, int]:
+    """What the step after ``step`` runs: (ACT settings, cycles override, eval segments)."""
+    if step < config.train.shallow_steps:
+        return dataclasses.replace(config.act, max_segments=1), (1, 1), 1
+    return config.act, None, config.train.eval_segments or config.act.max_segments
+
+
 def learning_rate(config: TrainConfig, step: int) -> float:
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
@@ -162,6 +172,7 @@ def evaluate(
     segments: int,
     device: torch.device | None = None,
     batch_size: int = 256,
+    cycles: tuple[int, int] | None = None,
 ) -> dict:
     """Exact solve rate and cell accuracy on a split, running a fixed number of segments."""
     model.eval()
@@ -170,7 +181,7 @@ def evaluate(
         rows = slice(start, start + batch_size)
         inputs = torch.from_numpy(dataset.inputs[rows].astype(np.int64)).to(device)
         labels = torch.from_numpy(dataset.labels[rows].astype(np.int64)).to(device)
-        predictions, _ = predict(model, inputs, segments)
+        predictions, _ = predict(model, inputs, segments, cycles=cycles)
         exact += (predictions == labels).all(-1).sum().item()
         cells += (predictions == labels).float().mean(-1).sum().item()
     model.train()
@@ -349,7 +360,6 @@ def train(
         save_checkpoint(run, model.state_dict(), tensors, info)
 
     autocast = torch.autocast(ddp.device.type, dtype=torch.bfloat16, enabled=tc.dtype == "bf16")
-    segments = tc.eval_segments or config.act.max_segments
     last_eval: dict = {}
     metrics_file = (run / "metrics.jsonl").open("a") if ddp.is_main else None
     bar = tqdm(total=tc.max_steps, initial=step, disable=not (progress and ddp.is_main),
@@ -365,8 +375,9 @@ def train(
                 carry = new_carry(model, inputs, labels)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(tc, step)
+            act_config, cycles, segments = phase(config, step)
             with autocast:
-                carry, loss, metrics = act_step(trained, carry, inputs, labels, config.act)
+                carry, loss, metrics = act_step(trained, carry, inputs, labels, act_config, cycles)
             if not torch.isfinite(loss):
                 bar.close()
                 raise TrainingError(f"loss is {loss.item()} at step {step + 1}; stopping "
@@ -387,7 +398,7 @@ def train(
                                 seg=record["halted_segments"])
             if (step % tc.eval_every == 0 or step == tc.max_steps) and ddp.is_main:
                 with averaged_weights(model, ema):
-                    last_eval = evaluate(model, test_set, segments, ddp.device)
+                    last_eval = evaluate(model, test_set, segments, ddp.device, cycles=cycles)
                 record = {**(record or {}), **last_eval}
             if record and metrics_file:
                 elapsed = time.perf_counter() - started

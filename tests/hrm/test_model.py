@@ -26,7 +26,7 @@ def test_q_head_starts_far_from_halting():
     assert torch.allclose(q_values, torch.full_like(q_values, -5.0))
 
 
-@pytest.mark.parametrize("gradient", ["one_step", "last_cycle", "full"])
+@pytest.mark.parametrize("gradient", ["one_step", "last_cycle", "unrolled", "full"])
 def test_every_gradient_mode_reaches_both_modules(gradient):
     model = small(gradient=gradient)
     _, logits, _ = model(model.initial_state(2), torch.randint(1, 6, (2, 16)))
@@ -45,6 +45,32 @@ def test_one_step_gradient_differs_from_full_backprop():
         logits.square().mean().backward()
         grads[gradient] = model.embed.tokens.weight.grad.clone()
     assert not torch.allclose(grads["one_step"], grads["full"])
+
+
+def test_unrolled_gradient_spans_between_one_step_and_full():
+    inputs = torch.randint(1, 6, (2, 16))
+
+    def embedding_grad(**overrides) -> torch.Tensor:
+        model = small(h_cycles=2, l_cycles=2, **overrides)
+        _, logits, _ = model(model.initial_state(2), inputs)
+        logits.square().mean().backward()
+        return model.embed.tokens.weight.grad.clone()
+
+    one_step, full = embedding_grad(gradient="one_step"), embedding_grad(gradient="full")
+    assert torch.allclose(embedding_grad(gradient="unrolled", unrolled_steps=1), one_step)
+    assert torch.allclose(embedding_grad(gradient="unrolled", unrolled_steps=4), full)
+    two = embedding_grad(gradient="unrolled", unrolled_steps=2)
+    assert not torch.allclose(two, one_step) and not torch.allclose(two, full)
+
+
+def test_cycles_override_runs_a_shallower_segment():
+    model = small(h_cycles=2, l_cycles=2)
+    inputs = torch.randint(1, 6, (2, 16))
+    start = model.initial_state(2)
+    _, deep, _ = model(start, inputs)
+    _, shallow, _ = model(start, inputs, (1, 1))
+    _, reference, _ = small(h_cycles=1, l_cycles=1)(start, inputs)
+    assert torch.allclose(shallow, reference) and not torch.allclose(shallow, deep)
 
 
 def test_reset_restores_the_initial_state_only_where_asked():

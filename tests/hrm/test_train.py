@@ -2,13 +2,14 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from hrm.presets import preset
-from hrm.train import RunConfig, TrainingError, apply_override, learning_rate, train
+from hrm.train import RunConfig, TrainingError, apply_override, learning_rate, phase, train
 
 
 def tiny_config(**train_overrides) -> RunConfig:
@@ -57,10 +58,11 @@ def test_same_seed_gives_the_same_weights(tmp_path, data_dir):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("ema", [0.0, 0.9])
-def test_resume_matches_an_uninterrupted_run(tmp_path, data_dir, ema):
+@pytest.mark.parametrize(("ema", "shallow_steps"), [(0.0, 0), (0.9, 0), (0.0, 10)])
+def test_resume_matches_an_uninterrupted_run(tmp_path, data_dir, ema, shallow_steps):
     def config(steps):
-        return with_data(tiny_config(max_steps=steps, checkpoint_every=7, ema=ema), data_dir)
+        overrides = dict(max_steps=steps, checkpoint_every=7, ema=ema, shallow_steps=shallow_steps)
+        return with_data(tiny_config(**overrides), data_dir)
 
     straight, split = tmp_path / "straight", tmp_path / "split"
     train(config(14), straight, progress=False)
@@ -74,6 +76,16 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, data_dir, ema):
     assert all(torch.equal(averages[0][k], averages[1][k]) for k in averages[0])
     if ema:
         assert not torch.equal(averages[0]["ema/output_head.weight"], a["output_head.weight"])
+
+
+def test_shallow_phase_runs_one_cycle_and_one_segment_first(tmp_path, data_dir):
+    config = with_data(tiny_config(max_steps=20, shallow_steps=10, log_every=1), data_dir)
+    assert phase(config, 9) == (replace(config.act, max_segments=1), (1, 1), 1)
+    assert phase(config, 10) == (config.act, None, config.act.max_segments)
+    train(config, tmp_path / "run", progress=False)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    segments = [r["halted_segments"] for r in lines]
+    assert all(s == 1 for s in segments[:10]) and max(segments[10:]) > 1
 
 
 def test_a_finished_run_is_not_overwritten_without_resume(tmp_path, data_dir):
