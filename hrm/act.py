@@ -94,6 +94,8 @@ def act_step(
     q_halt, q_continue = q_values[:, 0], q_values[:, 1]
     q_loss = F.binary_cross_entropy_with_logits(q_halt, exact.float())
 
+    # with one segment per puzzle there is nothing to continue to: no continue target
+    bootstrap = not config.halt_only and config.max_segments > 1
     with torch.no_grad():
         last = segments >= config.max_segments
         wants_halt = q_halt > 0 if config.halt_only else q_halt > q_continue
@@ -102,11 +104,11 @@ def act_step(
             explore = torch.rand_like(q_halt) < config.explore_prob
             min_segments = torch.randint_like(segments, 2, config.max_segments + 1)
             halt = (halt & ~(explore & (segments < min_segments))) | last
-        if not config.halt_only:
+        if bootstrap:
             _, _, next_q = model(new_state, inputs, cycles)
             best_next = torch.where(last, next_q[:, 0], next_q.max(dim=-1).values)
             continue_target = torch.sigmoid(best_next)
-    if not config.halt_only:
+    if bootstrap:
         q_loss = q_loss + F.binary_cross_entropy_with_logits(q_continue, continue_target)
     loss = answer_loss + config.q_loss_weight * q_loss
 

@@ -127,13 +127,20 @@ class Block(nn.Module):
         return rms_norm(x + self.mlp(x))
 
 
+POSITIONS = ("learned", "grid", "rope")
+
+
 class TokenEmbedding(nn.Module):
-    """Token embedding scaled by sqrt(hidden), plus learned positions unless rotary is used."""
+    """Token embedding scaled by sqrt(hidden), plus positions unless rotary is used.
+
+    ``learned``: one vector per position. ``grid``: for a square grid read row by row, a learned
+    vector per row plus one per column, so every cell of a row shares what makes it that row
+    (the structure a Sudoku or maze model otherwise has to discover from data)."""
 
     def __init__(self, vocab: int, hidden: int, max_len: int, positions: str) -> None:
         super().__init__()
-        if positions not in ("learned", "rope"):
-            raise ValueError(f"positions must be 'learned' or 'rope', got {positions!r}")
+        if positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got {positions!r}")
         self.scale = math.sqrt(hidden)
         self.tokens = nn.Embedding(vocab, hidden)
         trunc_normal_(self.tokens.weight, 1.0 / self.scale)
@@ -141,12 +148,27 @@ class TokenEmbedding(nn.Module):
         if positions == "learned":
             table = trunc_normal_(torch.empty(max_len, hidden), 1 / self.scale)
             self.positions = nn.Parameter(table)
+        elif positions == "grid":
+            side = math.isqrt(max_len)
+            if side * side != max_len:
+                raise ValueError(f"grid positions need a square grid, not a sequence of {max_len}")
+            self.rows = nn.Parameter(trunc_normal_(torch.empty(side, 1, hidden), 1 / self.scale))
+            self.columns = nn.Parameter(trunc_normal_(torch.empty(1, side, hidden), 1 / self.scale))
+
+    def position_table(self) -> torch.Tensor | None:
+        """[L, D], or None with rotary positions."""
+        if self.positions is not None:
+            return self.positions
+        if hasattr(self, "rows"):
+            # two unit-scale terms: 1/sqrt(2) keeps the sum at unit scale
+            return ((self.rows + self.columns) / math.sqrt(2)).flatten(0, 1)
+        return None
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self.tokens(tokens)
-        if self.positions is not None:
-            # sum of two unit-scale terms: 1/sqrt(2) keeps the result at unit scale
-            x = (x + self.positions[: tokens.shape[1]]) / math.sqrt(2)
+        table = self.position_table()
+        if table is not None:
+            x = (x + table[: tokens.shape[1]]) / math.sqrt(2)
         return self.scale * x
 
 

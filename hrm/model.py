@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hrm.layers import Block, Linear, RotaryEmbedding, TokenEmbedding, trunc_normal_
+from hrm.layers import POSITIONS, Block, Linear, RotaryEmbedding, TokenEmbedding, trunc_normal_
 
 GRADIENTS = ("one_step", "last_cycle", "unrolled", "full")
 
@@ -45,7 +45,7 @@ class HRMConfig:
     l_layers: int = 2
     h_cycles: int = 2
     l_cycles: int = 2
-    positions: str = "learned"  # "learned" or "rope"
+    positions: str = "learned"  # "learned", "grid" (row + column) or "rope"
     gradient: str = "one_step"
     unrolled_steps: int = 2  # low-level updates with gradients when gradient == "unrolled"
     halt_bias_init: float = -5.0  # Q head bias: start far from halting (see act.py)
@@ -54,6 +54,9 @@ class HRMConfig:
         if self.gradient not in GRADIENTS:
             choices = ", ".join(GRADIENTS)
             raise ValueError(f"gradient must be one of {choices}, not {self.gradient!r}")
+        if self.positions not in POSITIONS:
+            choices = ", ".join(POSITIONS)
+            raise ValueError(f"positions must be one of {choices}, not {self.positions!r}")
         for name in ("hidden", "heads", "h_layers", "l_layers", "h_cycles", "l_cycles",
                      "unrolled_steps"):
             if getattr(self, name) < 1:

@@ -68,6 +68,17 @@ def test_cross_entropies_ignore_the_ignore_index():
         assert values[0, 1] == 0 and values[1, 2] == 0 and (values[labels != -100] > 0).all()
 
 
+def test_grid_positions_share_a_row_vector_and_a_column_vector():
+    embed = TokenEmbedding(vocab=4, hidden=16, max_len=9, positions="grid")
+    table = embed.position_table()  # [9, 16], cells row by row on a 3×3 grid
+    assert table.shape == (9, 16)
+    assert torch.allclose(table[0] - table[1], table[6] - table[7])  # columns 0 and 1
+    assert torch.allclose(table[0] - table[3], table[2] - table[5])  # rows 0 and 1
+    assert not torch.allclose(table[0], table[4])
+    with pytest.raises(ValueError, match="square"):
+        TokenEmbedding(vocab=4, hidden=16, max_len=8, positions="grid")
+
+
 def test_learned_positions_make_positions_distinguishable():
     embed = TokenEmbedding(vocab=4, hidden=16, max_len=8, positions="learned")
     x = embed(torch.zeros(1, 8, dtype=torch.long))
