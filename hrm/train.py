@@ -38,6 +38,7 @@ from hrm.checkpoint import (
     write_json_atomic,
 )
 from hrm.model import HRM, HRMConfig, State, count_parameters
+from puzzles import make_family
 from puzzles.dataset import BatchLoader, BuildSpec, PuzzleDataset, build_dataset, read_meta
 
 
@@ -54,6 +55,7 @@ class DataConfig:
     train: int = 1000
     test: int = 200
     seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # family options, e.g. unique_path
 
 
 @dataclass
@@ -109,6 +111,13 @@ class RunConfig:
             if key not in known:
                 raise ValueError(f"unknown config key 'model.{key}'")
         HRMConfig(vocab_size=2, seq_len=1, **model)  # validates values early
+        data = built["data"]
+        if data.options and not data.path:
+            try:
+                make_family(data.family, data.size, **data.options)
+            except TypeError:
+                raise ValueError(f"data.options {sorted(data.options)} are not all options of "
+                                 f"the {data.family} family") from None
         if built["train"].schedule not in ("constant", "cosine"):
             raise ValueError("train.schedule must be 'constant' or 'cosine', "
                              f"not {built['train'].schedule!r}")
@@ -142,8 +151,9 @@ def prepare_data(config: DataConfig, run: Path) -> Path:
         return Path(config.path)
     path = run / "data"
     if not (path / "meta.json").is_file():
+        options = tuple(sorted(config.options.items()))
         spec = BuildSpec(config.family, config.size, config.difficulty, config.train,
-                         config.test, seed=config.seed)
+                         config.test, seed=config.seed, options=options)
         build_dataset(spec, path, force=path.exists())
     return path
 

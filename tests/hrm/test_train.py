@@ -115,6 +115,10 @@ def test_unknown_keys_and_bad_values_are_rejected():
         RunConfig.from_dict({"train": {"dtype": "fp8"}})
     with pytest.raises(ValueError, match="schedule"):
         RunConfig.from_dict({"train": {"schedule": "linear"}})
+    with pytest.raises(ValueError, match="options"):
+        RunConfig.from_dict({"data": {"family": "maze", "size": 9, "options": {"walls": 3}}})
+    with pytest.raises(ValueError, match="positions"):
+        RunConfig.from_dict({"model": {"positions": "sinusoidal"}})
     raw: dict = {}
     apply_override(raw, "train.lr=3e-4")
     apply_override(raw, "model.positions=rope")
