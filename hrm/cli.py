@@ -225,6 +225,9 @@ def _split_stats(ds: PuzzleDataset) -> dict:
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
               help="A dataset directory (else one is built from the preset's data section).")
 @click.option("--preset", default="tiny", show_default=True, help="Named configuration.")
+@click.option("--model", "model_kind", type=click.Choice(["hrm", "transformer"]),
+              help="Model to train (default: the preset's, HRM). A transformer gets the "
+              "preset's width and as many layers as the HRM has blocks.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="A JSON file whose sections override the preset.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
@@ -237,6 +240,7 @@ def _split_stats(ds: PuzzleDataset) -> dict:
 def train_command(
     data_path: Path | None,
     preset: str,
+    model_kind: str | None,
     config_file: Path | None,
     overrides: tuple[str, ...],
     family: str | None,
@@ -245,7 +249,7 @@ def train_command(
     out: Path,
     resume: bool,
 ) -> None:
-    """Train an HRM; progress on stderr, metrics in OUT/metrics.jsonl."""
+    """Train a model (HRM by default); progress on stderr, metrics in OUT/metrics.jsonl."""
     from hrm.presets import preset as load_preset
     from hrm.train import RunConfig, apply_override, train
 
@@ -266,6 +270,8 @@ def train_command(
             raw.setdefault("data", {})[name] = value
     if data_path is not None:
         raw.setdefault("data", {})["path"] = str(data_path)
+    if model_kind is not None:
+        raw.setdefault("model", {})["kind"] = model_kind
     for assignment in overrides:
         apply_override(raw, assignment)
     result = train(RunConfig.from_dict(raw), out, resume=resume)

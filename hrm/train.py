@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from baselines.transformer import Transformer, TransformerConfig, matched_layers
 from hrm.act import ACTConfig, Carry, act_step, new_carry, predict
 from hrm.checkpoint import (
     has_checkpoint,
@@ -85,7 +86,9 @@ class TrainConfig:
 @dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
-    model: dict[str, Any] = field(default_factory=dict)  # HRMConfig fields but vocab/seq_len
+    # "kind" (MODEL_KINDS) and the model's config fields but vocab_size/seq_len; presets hold
+    # HRM fields, which a transformer maps to its own (see build_model)
+    model: dict[str, Any] = field(default_factory=dict)
     act: ACTConfig = field(default_factory=ACTConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -106,11 +109,11 @@ class RunConfig:
                 values["betas"] = tuple(values["betas"])
             built[name] = kind(**values)
         model = dict(raw.get("model", {}))
-        known = {f.name for f in dataclasses.fields(HRMConfig)} - {"vocab_size", "seq_len"}
+        known = {"kind"} | _config_keys(HRMConfig) | _config_keys(TransformerConfig)
         for key in model:
             if key not in known:
                 raise ValueError(f"unknown config key 'model.{key}'")
-        HRMConfig(vocab_size=2, seq_len=1, **model)  # validates values early
+        build_config(model, vocab_size=2, seq_len=1)  # validates values early
         data = built["data"]
         if data.options and not data.path:
             try:
@@ -142,6 +145,42 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     raw.setdefault(section, {})[key] = value
 
 
+MODEL_KINDS = ("hrm", "transformer")
+
+
+def _config_keys(kind: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(kind)} - {"vocab_size", "seq_len"}
+
+
+def build_config(model: dict[str, Any], vocab_size: int, seq_len: int):
+    """The model config that ``model`` (the run config's model section) describes.
+
+    A transformer takes the shared fields (hidden, heads, positions, ...) and, unless ``layers``
+    is given, as many layers as the HRM described would have blocks, so that the parameter
+    counts match; HRM's recurrence fields do not apply to it and are dropped."""
+    kind = model.get("kind", "hrm")
+    fields = {k: v for k, v in model.items() if k != "kind"}
+    if kind == "hrm":
+        extra = set(fields) - _config_keys(HRMConfig)
+        if extra:
+            raise ValueError(f"model.{sorted(extra)[0]} is not an HRM setting")
+        return HRMConfig(vocab_size=vocab_size, seq_len=seq_len, **fields)
+    if kind == "transformer":
+        fields.setdefault("layers", matched_layers(fields))
+        fields = {k: v for k, v in fields.items() if k in _config_keys(TransformerConfig)}
+        return TransformerConfig(vocab_size=vocab_size, seq_len=seq_len, **fields)
+    raise ValueError(f"model.kind must be one of {', '.join(MODEL_KINDS)}, not {kind!r}")
+
+
+def build_model(config) -> torch.nn.Module:
+    return HRM(config) if isinstance(config, HRMConfig) else Transformer(config)
+
+
+def one_pass(config: RunConfig) -> bool:
+    """Whether the model answers in a single pass (no segments, no halting)."""
+    return config.model.get("kind", "hrm") == "transformer" and not config.model.get("refine")
+
+
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -160,7 +199,7 @@ def prepare_data(config: DataConfig, run: Path) -> Path:
 
 def phase(config: RunConfig, step: int) -> tuple[ACTConfig, tuple[int, int] | None, int]:
     """What the step after ``step`` runs: (ACT settings, cycles override, eval segments)."""
-    if step < config.train.shallow_steps:
+    if one_pass(config) or step < config.train.shallow_steps:
         return dataclasses.replace(config.act, max_segments=1), (1, 1), 1
     return config.act, None, config.train.eval_segments or config.act.max_segments
 
@@ -177,7 +216,7 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 @torch.no_grad()
 def evaluate(
-    model: HRM,
+    model: torch.nn.Module,
     dataset: PuzzleDataset,
     segments: int,
     device: torch.device | None = None,
@@ -319,9 +358,9 @@ def train(
     if len(train_set) < tc.batch_size * ddp.world_size:
         raise TrainingError(f"the training split has {len(train_set)} puzzles, fewer than "
                             f"one batch of {tc.batch_size} per process")
-    model_config = HRMConfig(vocab_size=train_set.family.vocab_size,
-                             seq_len=train_set.family.seq_len, **config.model)
-    model = HRM(model_config).to(ddp.device)
+    model_config = build_config(config.model, train_set.family.vocab_size,
+                                train_set.family.seq_len)
+    model = build_model(model_config).to(ddp.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
                                   betas=tc.betas)
     loader = BatchLoader(train_set, tc.batch_size, seed=tc.seed, rank=ddp.rank,
@@ -345,7 +384,8 @@ def train(
     if ddp.is_main:
         write_json_atomic(run / "config.json", {
             **config.to_dict(), "data_path": str(data_path),
-            "model_config": asdict(model_config), "family": read_meta(data_path),
+            "model_kind": config.model.get("kind", "hrm"), "model_config": asdict(model_config),
+            "family": read_meta(data_path),
         })
     trained = model
     if ddp.world_size > 1:
@@ -374,7 +414,8 @@ def train(
     metrics_file = (run / "metrics.jsonl").open("a") if ddp.is_main else None
     bar = tqdm(total=tc.max_steps, initial=step, disable=not (progress and ddp.is_main),
                unit="step")
-    bar.set_description(f"HRM {count_parameters(model) / 1e6:.2f}M")
+    kind = "HRM" if isinstance(model, HRM) else "Transformer"
+    bar.set_description(f"{kind} {count_parameters(model) / 1e6:.2f}M")
     started = time.perf_counter()
     while step < tc.max_steps:
         for index, (inputs, labels) in enumerate(loader.epoch(epoch)):

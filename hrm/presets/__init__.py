@@ -1,4 +1,5 @@
-"""Named run configurations: ``tiny`` for tests, ``paper`` for GPUs.
+"""Named run configurations: ``tiny`` for tests, ``cpu-small`` and ``maze-small`` for a laptop,
+``paper`` for GPUs.
 
 A preset is a nested dict with the sections of ``hrm.train.RunConfig`` (``data``, ``model``,
 ``act``, ``train``); ``--config FILE`` and ``--set key=value`` override it.
@@ -18,6 +19,17 @@ PRESETS: dict[str, dict] = {
         "train": {"batch_size": 64, "lr": 1e-3, "weight_decay": 0.1, "warmup_steps": 50,
                   "schedule": "cosine", "max_steps": 1600, "eval_every": 400,
                   "checkpoint_every": 400},
+    },
+    # 9×9 Sudoku `easy` on two CPU cores (docs/experiments.md has how it was chosen)
+    "cpu-small": {
+        "data": {"family": "sudoku", "size": 9, "difficulty": "easy", "train": 1000,
+                 "test": 1000},
+        "model": {"hidden": 128, "heads": 4, "h_layers": 2, "l_layers": 2, "h_cycles": 2,
+                  "l_cycles": 2, "positions": "grid"},
+        "act": {"max_segments": 8, "halt_only": True},
+        "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.1, "warmup_steps": 100,
+                  "schedule": "cosine", "max_steps": 6000, "shallow_steps": 1500,
+                  "eval_every": 1000, "checkpoint_every": 500, "dtype": "bf16"},
     },
     # The HRM paper's 27M-parameter Sudoku-Extreme configuration (arXiv 2506.21734); for GPUs.
     "paper": {

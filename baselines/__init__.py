@@ -1,0 +1,1 @@
+"""Models HRM must beat, trained by the same trainer on the same data."""

@@ -1,0 +1,102 @@
+"""The fixed-depth transformer baseline: HRM's blocks, embeddings, heads and loss, one stack.
+
+By default it answers in one pass: ``layers`` post-norm blocks over the embedded puzzle, the
+output head on top. With ``refine`` it runs the same segment loop as HRM (``hrm/act.py``):
+each segment reads its previous output state plus the input, ``state' = blocks(state + x)``,
+with a loss after every segment and learned halting. That isolates what HRM's two-timescale
+recurrence adds over plain iterative refinement at the same parameter count.
+
+Depth is chosen to match an HRM's parameters: HRM's low- and high-level modules hold
+``l_layers + h_layers`` blocks and everything else (embeddings, heads) is shared, so a
+transformer with that many layers has exactly as many parameters.
+
+This module deliberately has no recurrence inside a segment and no gradient tricks: every
+layer carries gradients, as in any transformer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hrm.layers import POSITIONS, Block, Linear, RotaryEmbedding, TokenEmbedding, trunc_normal_
+from hrm.model import State
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int
+    seq_len: int
+    hidden: int = 128
+    heads: int = 4
+    expansion: float = 4.0
+    layers: int = 4
+    positions: str = "learned"  # "learned", "grid" (row + column) or "rope"
+    refine: bool = False  # run HRM's segment loop instead of one pass
+    halt_bias_init: float = -5.0
+
+    def __post_init__(self) -> None:
+        if self.positions not in POSITIONS:
+            choices = ", ".join(POSITIONS)
+            raise ValueError(f"positions must be one of {choices}, not {self.positions!r}")
+        for name in ("hidden", "heads", "layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+def matched_layers(hrm_model: dict) -> int:
+    """Transformer depth with the parameter count of the HRM described by ``hrm_model``
+    (HRMConfig fields; defaults where missing)."""
+    return int(hrm_model.get("h_layers", 2)) + int(hrm_model.get("l_layers", 2))
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = TokenEmbedding(
+            config.vocab_size, config.hidden, config.seq_len, config.positions
+        )
+        self.rotary = (
+            RotaryEmbedding(config.hidden // config.heads, config.seq_len)
+            if config.positions == "rope"
+            else None
+        )
+        self.blocks = nn.ModuleList(
+            Block(config.hidden, config.heads, config.expansion) for _ in range(config.layers)
+        )
+        self.output_head = Linear(config.hidden, config.vocab_size)
+        self.q_head = nn.Linear(config.hidden, 2)
+        with torch.no_grad():
+            self.q_head.weight.zero_()
+            self.q_head.bias.fill_(config.halt_bias_init)
+        # the state a first segment starts from (HRM's z_H init: same role, same scale)
+        self.register_buffer("state_init", trunc_normal_(torch.empty(config.hidden), 1.0))
+
+    # The segment interface of hrm/act.py. The state is HRM's State with one tensor used, so
+    # the trainer's carry and checkpoints work unchanged.
+    def initial_state(self, batch: int, device: torch.device | None = None) -> State:
+        shape = (batch, self.config.seq_len, self.config.hidden)
+        z = self.state_init.to(device or self.state_init.device).expand(shape).clone()
+        return State(z, torch.zeros_like(z))
+
+    def reset(self, state: State, mask: torch.Tensor) -> State:
+        m = mask.view(-1, 1, 1)
+        z = torch.where(m, self.state_init.to(state.z_high.dtype), state.z_high)
+        return State(z, state.z_low)
+
+    def forward(
+        self, state: State, inputs: torch.Tensor, cycles: tuple[int, int] | None = None
+    ) -> tuple[State, torch.Tensor, torch.Tensor]:
+        """One pass (or one segment with ``refine``): (new state, detached; logits [B, L, V];
+        Q-values [B, 2]). ``cycles`` is accepted for the segment interface and ignored."""
+        x = self.embed(inputs)
+        if self.config.refine:
+            x = state.z_high + x
+        for block in self.blocks:
+            x = block(x, self.rotary)
+        logits = self.output_head(x)
+        q_values = self.q_head(x.mean(dim=1)).float()
+        return State(x, state.z_low).detach(), logits, q_values

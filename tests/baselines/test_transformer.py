@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from baselines.transformer import Transformer, TransformerConfig, matched_layers
+from hrm.act import ACTConfig, act_step, new_carry, predict
+from hrm.model import HRM, HRMConfig, count_parameters
+from hrm.train import RunConfig, build_config, build_model, phase
+
+
+def small(**overrides) -> Transformer:
+    torch.manual_seed(0)
+    config = dict(vocab_size=6, seq_len=16, hidden=32, heads=4, layers=2)
+    return Transformer(TransformerConfig(**{**config, **overrides}))
+
+
+def test_matched_depth_gives_the_hrm_parameter_count():
+    hrm = dict(hidden=32, heads=4, h_layers=2, l_layers=3, h_cycles=2, l_cycles=2)
+    transformer = build_config(hrm | {"kind": "transformer"}, vocab_size=6, seq_len=16)
+    assert transformer.layers == matched_layers(hrm) == 5
+    hrm_params = count_parameters(HRM(HRMConfig(vocab_size=6, seq_len=16, **hrm)))
+    assert count_parameters(build_model(transformer)) == hrm_params
+
+
+def test_one_pass_ignores_the_state_and_refinement_reads_it():
+    inputs = torch.randint(1, 6, (2, 16))
+    for refine in (False, True):
+        model = small(refine=refine)
+        start = model.initial_state(2)
+        state, first, _ = model(start, inputs)
+        _, second, _ = model(state, inputs)
+        assert torch.allclose(first, second) != refine
+        assert first.shape == (2, 16, 6)
+
+
+def test_refining_transformer_runs_the_segment_loop():
+    model = small(refine=True)
+    inputs = torch.randint(1, 6, (4, 16))
+    carry = new_carry(model, inputs, inputs)
+    config = ACTConfig(max_segments=3, explore_prob=0.0)
+    for _ in range(3):
+        carry, loss, _ = act_step(model, carry, inputs, inputs, config)
+        loss.backward()
+    assert carry.halted.all() and (carry.segments == 3).all()
+    predictions, used = predict(model, inputs, segments=5)
+    assert predictions.shape == (4, 16) and (used == 5).all()
+
+
+def test_one_pass_transformer_trains_with_one_segment():
+    config = RunConfig.from_dict({"model": {"kind": "transformer"}, "act": {"max_segments": 8}})
+    act, _, eval_segments = phase(config, step=10_000)
+    assert act.max_segments == 1 and eval_segments == 1
+    refining = RunConfig.from_dict({"model": {"kind": "transformer", "refine": True}})
+    assert phase(refining, step=10_000)[0].max_segments == refining.act.max_segments
+
+
+def test_bad_model_settings_are_rejected():
+    with pytest.raises(ValueError, match="kind"):
+        RunConfig.from_dict({"model": {"kind": "lstm"}})
+    with pytest.raises(ValueError, match="not an HRM setting"):
+        RunConfig.from_dict({"model": {"layers": 4}})
+    with pytest.raises(ValueError, match="layers"):
+        RunConfig.from_dict({"model": {"kind": "transformer", "layers": 0}})
