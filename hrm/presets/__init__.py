@@ -31,6 +31,18 @@ PRESETS: dict[str, dict] = {
                   "schedule": "cosine", "max_steps": 6000, "shallow_steps": 1500,
                   "eval_every": 1000, "checkpoint_every": 500, "dtype": "bf16"},
     },
+    # 15×15 hard mazes on two CPU cores. Unique shortest paths: with several, the label is one
+    # of them and the symmetries the loader applies would make the targets contradict
+    "maze-small": {
+        "data": {"family": "maze", "size": 15, "difficulty": "hard", "train": 1000,
+                 "test": 1000, "options": {"unique_path": True}},
+        "model": {"hidden": 128, "heads": 4, "h_layers": 2, "l_layers": 2, "h_cycles": 2,
+                  "l_cycles": 2, "positions": "grid"},
+        "act": {"max_segments": 8, "halt_only": True},
+        "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.1, "warmup_steps": 100,
+                  "schedule": "cosine", "max_steps": 3000, "shallow_steps": 500,
+                  "eval_every": 500, "checkpoint_every": 500, "dtype": "bf16"},
+    },
     # The HRM paper's 27M-parameter Sudoku-Extreme configuration (arXiv 2506.21734); for GPUs.
     "paper": {
         "data": {"family": "sudoku", "size": 9, "difficulty": "extreme", "train": 1000,

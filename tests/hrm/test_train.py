@@ -151,12 +151,19 @@ def test_tiny_preset_learns_4x4_sudoku(tmp_path, data_dir):
     assert result["test_exact"] >= 0.1
 
 
-def test_cli_errors_are_one_line(tmp_path):
-    command = [sys.executable, "-m", "hrm.cli", "train", "--out", str(tmp_path / "r"),
-               "--set", "train.bogus=1"]
+@pytest.mark.parametrize(("args", "message"), [
+    (["--set", "train.bogus=1"], "hrm: error: unknown config key 'train.bogus'"),
+    (["--set", "model.layers=3"], "hrm: error: model.layers is not an HRM setting"),
+    (["--model", "transformer", "--set", "model.layers=0"],
+     "hrm: error: layers must be at least 1"),
+    (["--preset", "huge"], "hrm: error: unknown preset 'huge': choose from tiny, cpu-small, "
+                           "maze-small, paper"),
+])
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    command = [sys.executable, "-m", "hrm.cli", "train", "--out", str(tmp_path / "r"), *args]
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == ["hrm: error: unknown config key 'train.bogus'"]
+    assert done.stderr.strip().splitlines() == [message]
 
 
 def torchrun(run, data_dir, max_steps: int, *extra: str) -> None:
