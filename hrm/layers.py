@@ -37,10 +37,16 @@ class Linear(nn.Linear):
         trunc_normal_(self.weight, 1.0 / math.sqrt(in_features))
 
 
+def swiglu_inner(hidden: int, expansion: float) -> int:
+    """The SwiGLU inner width: 2/3 of ``expansion × hidden`` (its parameters then match a plain
+    MLP's), rounded to a multiple of 16."""
+    return max(16, round(expansion * hidden * 2 / 3 / 16) * 16)
+
+
 class SwiGLU(nn.Module):
     def __init__(self, hidden: int, expansion: float) -> None:
         super().__init__()
-        inner = max(16, round(expansion * hidden * 2 / 3 / 16) * 16)
+        inner = swiglu_inner(hidden, expansion)
         self.gate_up = Linear(hidden, 2 * inner)
         self.down = Linear(inner, hidden)
 

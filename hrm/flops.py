@@ -1,0 +1,77 @@
+"""Compute estimates from a model's config: FLOPs per example for a forward segment, a training
+step and a solved puzzle, so models can be compared at matched compute as well as matched size.
+
+Counting rule: a multiply-add is 2 FLOPs; only matrix products count (norms, activations,
+softmax and embeddings are a few percent at these sizes). A post-norm block over L positions of
+width D with SwiGLU inner width I costs
+
+    forward = 2·L·(4·D² + 3·D·I)  [q, k, v, out projections; gate, up, down]
+            + 4·L²·D              [scores QKᵀ and the weighted sum of V]
+
+and the output head 2·L·D·V. A backward pass costs twice its forward. HRM runs
+``h_cycles·(l_cycles·l_layers + h_layers)`` blocks per segment, of which only the ones inside
+the gradient window are differentiated; the bootstrapped halting target adds a second forward
+segment per training step. ``tests/hrm/test_flops.py`` checks the forward count against
+``torch.utils.flop_counter``.
+
+This module deliberately estimates; it does not time anything (``benchmarks/`` does).
+"""
+
+from __future__ import annotations
+
+from baselines.transformer import TransformerConfig
+from hrm.layers import swiglu_inner
+from hrm.model import HRMConfig
+
+
+def block_flops(seq_len: int, hidden: int, expansion: float) -> int:
+    """Forward FLOPs of one block over one example."""
+    inner = swiglu_inner(hidden, expansion)
+    return 2 * seq_len * (4 * hidden * hidden + 3 * hidden * inner) + 4 * seq_len**2 * hidden
+
+
+def head_flops(seq_len: int, hidden: int, vocab_size: int) -> int:
+    return 2 * seq_len * hidden * vocab_size
+
+
+def hrm_blocks(config: HRMConfig) -> tuple[int, int]:
+    """Blocks run per segment, and how many of them carry gradients."""
+    low, high = config.l_layers, config.h_layers
+    steps = config.h_cycles * config.l_cycles
+    total = steps * low + config.h_cycles * high
+    window = {  # low-level updates inside the gradient window
+        "one_step": 1,
+        "last_cycle": config.l_cycles,
+        "unrolled": min(steps, config.unrolled_steps),
+        "full": steps,
+    }[config.gradient]
+    high_updates = -(-window // config.l_cycles)  # one after every l_cycles low-level updates
+    return total, window * low + high_updates * high
+
+
+def segment_flops(config: HRMConfig | TransformerConfig) -> int:
+    """Forward FLOPs of one segment (one pass for a transformer) on one example."""
+    block = block_flops(config.seq_len, config.hidden, config.expansion)
+    head = head_flops(config.seq_len, config.hidden, config.vocab_size)
+    blocks = hrm_blocks(config)[0] if isinstance(config, HRMConfig) else config.layers
+    return blocks * block + head
+
+
+def training_step_flops(
+    config: HRMConfig | TransformerConfig, bootstrapped_target: bool = True
+) -> int:
+    """FLOPs of one training step on one example: one segment forward and backward through the
+    differentiated blocks, plus the bootstrapped target's extra forward when it is used."""
+    block = block_flops(config.seq_len, config.hidden, config.expansion)
+    head = head_flops(config.seq_len, config.hidden, config.vocab_size)
+    hrm = isinstance(config, HRMConfig)
+    differentiated = hrm_blocks(config)[1] if hrm else config.layers
+    flops = segment_flops(config) + 2 * (differentiated * block + head)
+    if bootstrapped_target:
+        flops += segment_flops(config)
+    return flops
+
+
+def inference_flops(config: HRMConfig | TransformerConfig, segments: int) -> int:
+    """FLOPs to answer one puzzle with ``segments`` segments (1 for a one-pass model)."""
+    return segments * segment_flops(config)
