@@ -416,7 +416,7 @@ def train(
                unit="step")
     kind = "HRM" if isinstance(model, HRM) else "Transformer"
     bar.set_description(f"{kind} {count_parameters(model) / 1e6:.2f}M")
-    started = time.perf_counter()
+    started, eval_seconds = time.perf_counter(), 0.0  # since this process started the run
     while step < tc.max_steps:
         for index, (inputs, labels) in enumerate(loader.epoch(epoch)):
             if index < position:
@@ -448,12 +448,15 @@ def train(
                 bar.set_postfix(loss=record["loss"], acc=record["cell_accuracy"],
                                 seg=record["halted_segments"])
             if (step % tc.eval_every == 0 or step == tc.max_steps) and ddp.is_main:
+                eval_started = time.perf_counter()
                 with averaged_weights(model, ema):
                     last_eval = evaluate(model, test_set, segments, ddp.device, cycles=cycles)
+                eval_seconds += time.perf_counter() - eval_started
                 record = {**(record or {}), **last_eval}
             if record and metrics_file:
                 elapsed = time.perf_counter() - started
                 metrics_file.write(json.dumps({"step": step, "seconds": round(elapsed, 2),
+                                               "train_seconds": round(elapsed - eval_seconds, 2),
                                                "lr": learning_rate(tc, step - 1), **record}) + "\n")
                 metrics_file.flush()
             if step % tc.checkpoint_every == 0 or step == tc.max_steps:

@@ -47,6 +47,7 @@ def test_a_run_writes_config_metrics_and_checkpoint(tmp_path, data_dir):
     assert config["model_config"]["vocab_size"] == 6 and config["model_config"]["seq_len"] == 16
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines if "test_exact" in r] == [10, 20]
+    assert all(0 < r["train_seconds"] <= r["seconds"] for r in lines)
     info = json.loads((run / "checkpoint" / "trainer_state.json").read_text())
     assert info["step"] == 20
 
