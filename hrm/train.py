@@ -417,6 +417,7 @@ def train(
     kind = "HRM" if isinstance(model, HRM) else "Transformer"
     bar.set_description(f"{kind} {count_parameters(model) / 1e6:.2f}M")
     started, eval_seconds = time.perf_counter(), 0.0  # since this process started the run
+    logged_at = started
     while step < tc.max_steps:
         for index, (inputs, labels) in enumerate(loader.epoch(epoch)):
             if index < position:
@@ -445,13 +446,19 @@ def train(
             record = None
             if step % tc.log_every == 0:
                 record = {k: round(float(v), 5) for k, v in metrics.items()}
+                now = time.perf_counter()
+                # example-segments per second over the last log_every steps, all processes
+                rate = tc.log_every * tc.batch_size * ddp.world_size / (now - logged_at)
+                logged_at = now
+                record["example_segments_per_s"] = round(rate, 1)
                 bar.set_postfix(loss=record["loss"], acc=record["cell_accuracy"],
-                                seg=record["halted_segments"])
+                                seg=record["halted_segments"], ex_seg_s=round(rate))
             if (step % tc.eval_every == 0 or step == tc.max_steps) and ddp.is_main:
                 eval_started = time.perf_counter()
                 with averaged_weights(model, ema):
                     last_eval = evaluate(model, test_set, segments, ddp.device, cycles=cycles)
                 eval_seconds += time.perf_counter() - eval_started
+                logged_at += time.perf_counter() - eval_started  # rates count training only
                 record = {**(record or {}), **last_eval}
             if record and metrics_file:
                 elapsed = time.perf_counter() - started

@@ -48,6 +48,7 @@ def test_a_run_writes_config_metrics_and_checkpoint(tmp_path, data_dir):
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines if "test_exact" in r] == [10, 20]
     assert all(0 < r["train_seconds"] <= r["seconds"] for r in lines)
+    assert all(r["example_segments_per_s"] > 0 for r in lines if "loss" in r)
     info = json.loads((run / "checkpoint" / "trainer_state.json").read_text())
     assert info["step"] == 20
 
