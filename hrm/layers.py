@@ -11,6 +11,7 @@ This module deliberately knows nothing of recurrence, segments or halting.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +81,26 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 EXPLICIT_ATTENTION_MAX_LEN = 256
 
 
+@dataclass
+class KVCache:
+    """One attention layer's keys and values for the positions decoded so far [B, H, T, D]."""
+
+    keys: torch.Tensor | None = None
+    values: torch.Tensor | None = None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[2]
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.keys is None:
+            self.keys, self.values = k, v
+        else:
+            self.keys = torch.cat([self.keys, k], dim=2)
+            self.values = torch.cat([self.values, v], dim=2)
+        return self.keys, self.values
+
+
 class Attention(nn.Module):
     """Multi-head self-attention; bidirectional unless ``causal``."""
 
@@ -92,31 +113,51 @@ class Attention(nn.Module):
         self.out = Linear(hidden, hidden)
         self.path = "auto"  # "auto", "sdpa" or "explicit": which attention kernel to use
 
-    def forward(self, x: torch.Tensor, rotary: RotaryEmbedding | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        rotary: RotaryEmbedding | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """``x`` [B, L, D]; with a ``cache`` (causal decoding) ``x`` holds the positions after
+        those cached, and their keys and values are appended to it."""
         batch, length, hidden = x.shape
+        offset = cache.length if cache is not None else 0
         qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, H, L, D]
         if rotary is not None:
-            cos, sin = rotary.cos[:length], rotary.sin[:length]
+            cos, sin = rotary.cos[offset : offset + length], rotary.sin[offset : offset + length]
             q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        keep = None  # [L, T] True where a query may see a key; None: all, or plain causal
+        if cache is not None:
+            k, v = cache.append(k, v)
+            if self.causal and length > 1:
+                keep = torch.ones(length, k.shape[2], dtype=torch.bool, device=x.device)
+                keep = keep.tril(offset)
+        causal = self.causal and cache is None
         use_explicit = self.path == "explicit" or (
             self.path == "auto" and length <= EXPLICIT_ATTENTION_MAX_LEN and x.device.type == "cpu"
         )
         if use_explicit:
-            y = explicit_attention(q, k, v, self.causal)
+            y = explicit_attention(q, k, v, causal, keep)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, is_causal=causal)
         return self.out(y.transpose(1, 2).reshape(batch, length, hidden))
 
 
 def explicit_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    causal: bool,
+    keep: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    scores = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)  # [B, H, L, L]
+    scores = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)  # [B, H, L, T]
     if causal:
         length = q.shape[-2]
-        mask = torch.ones(length, length, dtype=torch.bool, device=q.device).triu(1)
-        scores = scores.masked_fill(mask, float("-inf"))
+        keep = torch.ones(length, length, dtype=torch.bool, device=q.device).tril()
+    if keep is not None:
+        scores = scores.masked_fill(~keep, float("-inf"))
     return scores.float().softmax(-1).to(v.dtype) @ v
 
 
@@ -128,8 +169,13 @@ class Block(nn.Module):
         self.attn = Attention(hidden, heads, causal)
         self.mlp = SwiGLU(hidden, expansion)
 
-    def forward(self, x: torch.Tensor, rotary: RotaryEmbedding | None = None) -> torch.Tensor:
-        x = rms_norm(x + self.attn(x, rotary))
+    def forward(
+        self,
+        x: torch.Tensor,
+        rotary: RotaryEmbedding | None = None,
+        cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        x = rms_norm(x + self.attn(x, rotary, cache))
         return rms_norm(x + self.mlp(x))
 
 
@@ -170,11 +216,12 @@ class TokenEmbedding(nn.Module):
             return ((self.rows + self.columns) / math.sqrt(2)).flatten(0, 1)
         return None
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """``tokens`` [B, L] at positions offset .. offset + L - 1."""
         x = self.tokens(tokens)
         table = self.position_table()
         if table is not None:
-            x = (x + table[: tokens.shape[1]]) / math.sqrt(2)
+            x = (x + table[offset : offset + tokens.shape[1]]) / math.sqrt(2)
         return self.scale * x
 
 
