@@ -1,0 +1,163 @@
+"""The chain-of-thought baseline: a causal transformer that reads a puzzle, writes our solver's
+trace (``baselines/traces.py``), then the answer, one token at a time.
+
+Sequence: ``puzzle cells, SEP, trace, ANSWER, answer cells, EOS``. The cells use the family's
+own tokens; the trace has tokens of its own (Sudoku: a reason, a row, a column and a digit per
+placement, BACKTRACK alone; maze: one move per step). Training is next-token prediction on
+everything after the puzzle. Decoding runs from ``puzzle, SEP`` with a KV cache, greedily or by
+sampling, up to a hard token budget; the answer is read from the cells after ANSWER, and an
+output without a well-formed answer counts as unsolved, as does one that ran out of budget.
+
+This module deliberately does not grade: the family's grader does, on the decoded answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from baselines.traces import BACKTRACK, GUESS, HIDDEN, MOVES, NAKED, maze_route, sudoku_trace
+from hrm.layers import Block, KVCache, Linear, RotaryEmbedding, TokenEmbedding
+from puzzles.base import Grid, PuzzleFamily
+
+SPECIAL = ("SEP", "ANSWER", "EOS")
+REASONS = (NAKED, HIDDEN, GUESS, BACKTRACK)
+
+
+class CoTCodec:
+    """Token sequences for one puzzle family (Sudoku or maze)."""
+
+    def __init__(self, family: PuzzleFamily) -> None:
+        self.family = family
+        self.cell_tokens = family.vocab_size  # 0 .. vocab_size - 1: the family's (0 = padding)
+        names = list(SPECIAL)
+        if family.name == "sudoku":
+            n = family.size
+            names += list(REASONS) + [f"R{i}" for i in range(n)] + [f"C{i}" for i in range(n)]
+            names += [f"D{d}" for d in range(1, n + 1)]
+        elif family.name == "maze":
+            names += list(MOVES)
+        else:
+            raise ValueError(f"no chain-of-thought traces for the {family.name} family")
+        self.token = {name: self.cell_tokens + i for i, name in enumerate(names)}
+        self.name = {token: name for name, token in self.token.items()}
+        self.vocab_size = self.cell_tokens + len(names)
+
+    def trace_tokens(self, puzzle: Grid) -> list[int]:
+        if self.family.name == "maze":
+            return [self.token[move] for move in maze_route(puzzle)]
+        tokens = []
+        for step in sudoku_trace(puzzle, self.family.box_rows, self.family.box_cols):
+            tokens.append(self.token[step.reason])
+            if step.reason != BACKTRACK:
+                tokens += [self.token[f"R{step.row}"], self.token[f"C{step.col}"],
+                           self.token[f"D{step.digit}"]]
+        return tokens
+
+    def prompt(self, puzzle: Grid) -> list[int]:
+        return [int(t) for t in self.family.encode(puzzle)] + [self.token["SEP"]]
+
+    def encode(self, puzzle: Grid, solution: Grid) -> list[int]:
+        """The whole training sequence for one puzzle."""
+        answer = [int(t) for t in self.family.encode(solution)]
+        return (self.prompt(puzzle) + self.trace_tokens(puzzle) + [self.token["ANSWER"]]
+                + answer + [self.token["EOS"]])
+
+    def answer(self, generated: list[int]) -> Grid | None:
+        """The answer grid in a generated continuation (after the prompt), or None when it has
+        no ANSWER token followed by exactly one grid of cell tokens and EOS."""
+        if self.token["ANSWER"] not in generated:
+            return None
+        start = generated.index(self.token["ANSWER"]) + 1
+        cells = self.family.seq_len
+        body = generated[start : start + cells]
+        complete = len(body) == cells and generated[start + cells : start + cells + 1] == [
+            self.token["EOS"]]
+        if not complete or any(not 0 < t < self.cell_tokens for t in body):
+            return None
+        return self.family.decode(np.array(body))
+
+
+@dataclass
+class CoTConfig:
+    vocab_size: int
+    max_len: int  # longest sequence, prompt included: the decoding budget
+    hidden: int = 128
+    heads: int = 4
+    expansion: float = 4.0
+    layers: int = 4
+    positions: str = "learned"  # "learned" or "rope"
+
+    def __post_init__(self) -> None:
+        if self.positions not in ("learned", "rope"):
+            raise ValueError(f"positions must be 'learned' or 'rope', not {self.positions!r}")
+        for name in ("hidden", "heads", "layers", "max_len"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+@dataclass
+class Decoded:
+    tokens: list[int]  # generated after the prompt
+    finished: bool  # wrote EOS within the budget
+
+
+class CoTModel(nn.Module):
+    def __init__(self, config: CoTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = TokenEmbedding(config.vocab_size, config.hidden, config.max_len,
+                                    config.positions)
+        self.rotary = (
+            RotaryEmbedding(config.hidden // config.heads, config.max_len)
+            if config.positions == "rope"
+            else None
+        )
+        self.blocks = nn.ModuleList(
+            Block(config.hidden, config.heads, config.expansion, causal=True)
+            for _ in range(config.layers)
+        )
+        self.output_head = Linear(config.hidden, config.vocab_size)
+
+    def forward(
+        self, tokens: torch.Tensor, caches: list[KVCache] | None = None
+    ) -> torch.Tensor:
+        """Next-token logits [B, L, V] for ``tokens`` [B, L] (after what ``caches`` hold)."""
+        offset = caches[0].length if caches else 0
+        x = self.embed(tokens, offset)
+        for i, block in enumerate(self.blocks):
+            x = block(x, self.rotary, caches[i] if caches else None)
+        return self.output_head(x)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompts: torch.Tensor,
+        eos: int,
+        temperature: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> list[Decoded]:
+        """Continue each prompt [B, P] (equal lengths) until EOS or the ``max_len`` budget;
+        greedy at temperature 0, else sampled."""
+        batch, length = prompts.shape
+        caches = [KVCache() for _ in self.blocks]
+        logits = self(prompts, caches)[:, -1]
+        out = [[] for _ in range(batch)]
+        done = torch.zeros(batch, dtype=torch.bool)
+        for _ in range(self.config.max_len - length):
+            if temperature > 0:
+                probs = torch.softmax(logits.float() / temperature, dim=-1)
+                token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            else:
+                token = logits.argmax(-1)
+            for b in range(batch):
+                if not done[b]:
+                    out[b].append(int(token[b]))
+            done |= token == eos
+            if bool(done.all()):
+                break
+            logits = self(token[:, None], caches)[:, -1]
+        return [Decoded(tokens, bool(d)) for tokens, d in zip(out, done, strict=True)]

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from baselines.cot import CoTCodec, CoTConfig, CoTModel
+from puzzles.maze import MazeFamily
+from puzzles.sudoku import SudokuFamily
+
+CODECS = {"sudoku": CoTCodec(SudokuFamily(4)), "maze": CoTCodec(MazeFamily(9))}
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), family=st.sampled_from(["sudoku", "maze"]))
+def test_a_sequence_reads_back_to_its_answer(seed, family):
+    codec = CODECS[family]
+    tier = "easy" if family == "sudoku" else "medium"
+    puzzle, solution, _ = codec.family.generate(np.random.default_rng(seed), tier)
+    sequence = codec.encode(puzzle, solution)
+    prompt = codec.prompt(puzzle)
+    assert sequence[: len(prompt)] == prompt
+    assert max(sequence) < codec.vocab_size and min(sequence) > 0
+    assert np.array_equal(codec.answer(sequence[len(prompt) :]), solution)
+
+
+def test_sudoku_trace_tokens_are_a_reason_row_column_and_digit_per_placement():
+    codec = CODECS["sudoku"]
+    puzzle, solution, _ = codec.family.generate(np.random.default_rng(0), "easy")
+    trace = codec.trace_tokens(puzzle)
+    assert len(trace) == 4 * int((puzzle == 0).sum())
+    assert codec.name[trace[0]] in ("NAKED", "HIDDEN") and codec.name[trace[1]].startswith("R")
+
+
+@pytest.mark.parametrize("mangle", ["no answer", "short", "no eos", "bad cell"])
+def test_malformed_outputs_have_no_answer(mangle):
+    codec = CODECS["sudoku"]
+    puzzle, solution, _ = codec.family.generate(np.random.default_rng(1), "easy")
+    generated = codec.encode(puzzle, solution)[len(codec.prompt(puzzle)) :]
+    answer_at = generated.index(codec.token["ANSWER"])
+    if mangle == "no answer":
+        generated[answer_at] = codec.token["SEP"]
+    elif mangle == "short":
+        del generated[answer_at + 3]
+    elif mangle == "no eos":
+        generated = generated[:-1]
+    else:
+        generated[answer_at + 2] = codec.token["NAKED"]
+    assert codec.answer(generated) is None
+
+
+def test_generation_stops_at_eos_or_the_budget():
+    torch.manual_seed(0)
+    codec = CODECS["sudoku"]
+    model = CoTModel(CoTConfig(vocab_size=codec.vocab_size, max_len=24, hidden=32, layers=1))
+    prompts = torch.randint(1, 6, (3, 17))
+    out = model.generate(prompts, eos=codec.token["EOS"])
+    for decoded in out:
+        assert len(decoded.tokens) <= 24 - 17
+        assert decoded.finished == (codec.token["EOS"] in decoded.tokens)
+        if not decoded.finished:
+            assert len(decoded.tokens) == 24 - 17  # ran out of budget
+
+
+def test_greedy_generation_matches_step_by_step_full_passes():
+    torch.manual_seed(0)
+    model = CoTModel(CoTConfig(vocab_size=12, max_len=16, hidden=32, layers=2)).eval()
+    prompt = torch.randint(1, 12, (1, 6))
+    cached = model.generate(prompt, eos=99).pop().tokens  # eos never produced: whole budget
+    sequence = prompt[0].tolist()
+    for _ in range(16 - 6):
+        with torch.no_grad():
+            sequence.append(int(model(torch.tensor([sequence]))[0, -1].argmax()))
+    assert cached == sequence[6:]
