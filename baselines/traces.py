@@ -17,6 +17,8 @@ This module deliberately knows nothing of tokens or models: ``baselines/cot.py``
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections import deque
 from dataclasses import dataclass
 
@@ -37,7 +39,9 @@ class Placement:
     digit: int = 0
 
 
-def _units(size: int, box_rows: int, box_cols: int) -> list[list[tuple[int, int]]]:
+@functools.lru_cache(maxsize=8)
+def _geometry(size: int, box_rows: int, box_cols: int):
+    """Units (rows, then columns, then boxes) and each cell's peers, cells as (row, col)."""
     rows = [[(r, c) for c in range(size)] for r in range(size)]
     cols = [[(r, c) for r in range(size)] for c in range(size)]
     boxes = [
@@ -45,33 +49,38 @@ def _units(size: int, box_rows: int, box_cols: int) -> list[list[tuple[int, int]
         for r0 in range(0, size, box_rows)
         for c0 in range(0, size, box_cols)
     ]
-    return rows + cols + boxes
+    units = rows + cols + boxes
+    peers = {cell: set() for cell in rows_flat(size)}
+    for unit in units:
+        for cell in unit:
+            peers[cell].update(unit)
+    return units, {cell: tuple(sorted(others - {cell})) for cell, others in peers.items()}
+
+
+def rows_flat(size: int) -> list[tuple[int, int]]:
+    return [(r, c) for r in range(size) for c in range(size)]
 
 
 class _Board:
-    """Digits and candidate sets; copied whole at each guess (traces are short)."""
+    """Digits and candidate bitmasks (bit d for digit d); copied whole at each guess."""
 
-    def __init__(self, grid: np.ndarray, units: list[list[tuple[int, int]]]) -> None:
+    def __init__(self, grid: np.ndarray, box_rows: int, box_cols: int) -> None:
         self.size = grid.shape[0]
-        self.grid = grid.astype(np.int64).copy()
-        self.units = units
-        self.peers = {
-            (r, c): {cell for unit in units if (r, c) in unit for cell in unit} - {(r, c)}
-            for r in range(self.size)
-            for c in range(self.size)
-        }
-        everything = set(range(1, self.size + 1))
-        self.candidates = {
-            cell: everything - {int(self.grid[p]) for p in self.peers[cell]}
-            for cell in self.peers
-            if self.grid[cell] == 0
-        }
+        self.units, self.peers = _geometry(self.size, box_rows, box_cols)
+        self.grid = {cell: int(grid[cell]) for cell in rows_flat(self.size)}
+        self.full = sum(1 << d for d in range(1, self.size + 1))
+        self.candidates: dict[tuple[int, int], int] = {}
+        for cell, digit in self.grid.items():
+            if digit == 0:
+                peer_digits = (1 << self.grid[p] for p in self.peers[cell])
+                taken = functools.reduce(operator.or_, peer_digits)
+                self.candidates[cell] = self.full & ~taken
 
     def copy(self) -> _Board:
         other = object.__new__(_Board)
-        other.size, other.units, other.peers = self.size, self.units, self.peers
-        other.grid = self.grid.copy()
-        other.candidates = {cell: set(ds) for cell, ds in self.candidates.items()}
+        other.size, other.units, other.peers, other.full = (
+            self.size, self.units, self.peers, self.full)
+        other.grid, other.candidates = dict(self.grid), dict(self.candidates)
         return other
 
     def place(self, cell: tuple[int, int], digit: int) -> None:
@@ -79,29 +88,41 @@ class _Board:
         del self.candidates[cell]
         for peer in self.peers[cell]:
             if peer in self.candidates:
-                self.candidates[peer].discard(digit)
+                self.candidates[peer] &= ~(1 << digit)
+
+    def _places(self, unit: list[tuple[int, int]]) -> tuple[int, int, int]:
+        """Digits placed in the unit, digits with at least one place, with two or more."""
+        placed = once = twice = 0
+        for cell in unit:
+            mask = self.candidates.get(cell)
+            if mask is None:
+                placed |= 1 << self.grid[cell]
+            else:
+                twice |= once & mask
+                once |= mask
+        return placed, once, twice
 
     def contradiction(self) -> bool:
-        if any(not ds for ds in self.candidates.values()):
+        if not all(self.candidates.values()):
             return True
         for unit in self.units:
-            placed = {int(self.grid[cell]) for cell in unit}
-            for digit in range(1, self.size + 1):
-                if digit not in placed and not any(
-                    digit in self.candidates.get(cell, ()) for cell in unit
-                ):
-                    return True
+            placed, once, _ = self._places(unit)
+            if (placed | once) & self.full != self.full:
+                return True
         return False
 
     def single(self) -> Placement | None:
         for cell in sorted(self.candidates):
-            if len(self.candidates[cell]) == 1:
-                return Placement(NAKED, *cell, next(iter(self.candidates[cell])))
+            mask = self.candidates[cell]
+            if mask & (mask - 1) == 0:
+                return Placement(NAKED, *cell, mask.bit_length() - 1)
         for unit in self.units:
-            for digit in range(1, self.size + 1):
-                places = [cell for cell in unit if digit in self.candidates.get(cell, ())]
-                if len(places) == 1:
-                    return Placement(HIDDEN, *places[0], digit)
+            placed, once, twice = self._places(unit)
+            hidden = once & ~twice & ~placed
+            if hidden:
+                digit = (hidden & -hidden).bit_length() - 1
+                cell = next(c for c in unit if self.candidates.get(c, 0) >> digit & 1)
+                return Placement(HIDDEN, *cell, digit)
         return None
 
 
@@ -111,7 +132,7 @@ def sudoku_trace(
     """The solver's placements for ``puzzle`` [n, n] (0 = blank), ending on the solution.
 
     Raises NoSolutionError if the puzzle has no solution."""
-    board = _Board(np.asarray(puzzle), _units(puzzle.shape[0], box_rows, box_cols))
+    board = _Board(np.asarray(puzzle), box_rows, box_cols)
     trace: list[Placement] = []
     guesses: list[tuple[_Board, tuple[int, int], list[int], int]] = []  # state before, cell, ...
     while len(trace) < max_steps:
@@ -133,8 +154,9 @@ def sudoku_trace(
             return trace
         step = board.single()
         if step is None:
-            cell = min(board.candidates, key=lambda c: (len(board.candidates[c]), c))
-            digits = sorted(board.candidates[cell])
+            cell = min(board.candidates, key=lambda c: (board.candidates[c].bit_count(), c))
+            mask = board.candidates[cell]
+            digits = [d for d in range(1, board.size + 1) if mask >> d & 1]
             guesses.append((board.copy(), cell, digits[1:], len(trace)))
             step = Placement(GUESS, *cell, digits[0])
         trace.append(step)
