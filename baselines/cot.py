@@ -21,9 +21,11 @@ from torch import nn
 
 from baselines.traces import BACKTRACK, GUESS, HIDDEN, MOVES, NAKED, maze_route, sudoku_trace
 from hrm.layers import Block, KVCache, Linear, RotaryEmbedding, TokenEmbedding
-from puzzles.base import Grid, PuzzleFamily
+from puzzles.base import Grid, PuzzleFamily, Symmetry
+from puzzles.maze import GOAL, PATH, START
 
 SPECIAL = ("SEP", "ANSWER", "EOS")
+_MOVE_NAMES = {step: name for name, step in MOVES.items()}
 REASONS = (NAKED, HIDDEN, GUESS, BACKTRACK)
 
 
@@ -46,25 +48,52 @@ class CoTCodec:
         self.name = {token: name for name, token in self.token.items()}
         self.vocab_size = self.cell_tokens + len(names)
 
-    def trace_tokens(self, puzzle: Grid) -> list[int]:
+    # A trace is kept as events on flat cells, so a symmetry of the puzzle maps it cheaply:
+    # Sudoku (reason, cell, digit token), cell -1 for BACKTRACK; maze the cells walked, S first.
+    def events(self, puzzle: Grid, solution: Grid) -> list[tuple[str, int, int]] | list[int]:
+        n = self.family.size
         if self.family.name == "maze":
-            return [self.token[move] for move in maze_route(puzzle)]
+            return _walk(np.asarray(solution)) if solution is not None else _route_cells(puzzle)
+        trace = sudoku_trace(puzzle, self.family.box_rows, self.family.box_cols)
+        return [(s.reason, s.row * n + s.col if s.reason != BACKTRACK else -1, s.digit + 1)
+                for s in trace]
+
+    def map_events(self, events: list, symmetry: Symmetry) -> list:
+        """The events of the puzzle ``symmetry`` maps this one to."""
+        destination = np.argsort(symmetry.cell_perm)  # source cell -> output cell
+        if self.family.name == "maze":
+            return [int(destination[cell]) for cell in events]
+        return [(reason, int(destination[cell]) if cell >= 0 else -1,
+                 int(symmetry.value_map[token])) for reason, cell, token in events]
+
+    def trace_tokens(self, events: list) -> list[int]:
+        n = self.family.size
+        if self.family.name == "maze":
+            steps = zip(events, events[1:], strict=False)
+            return [self.token[_MOVE_NAMES[(b // n - a // n, b % n - a % n)]] for a, b in steps]
         tokens = []
-        for step in sudoku_trace(puzzle, self.family.box_rows, self.family.box_cols):
-            tokens.append(self.token[step.reason])
-            if step.reason != BACKTRACK:
-                tokens += [self.token[f"R{step.row}"], self.token[f"C{step.col}"],
-                           self.token[f"D{step.digit}"]]
+        for reason, cell, token in events:
+            tokens.append(self.token[reason])
+            if reason != BACKTRACK:
+                tokens += [self.token[f"R{cell // n}"], self.token[f"C{cell % n}"],
+                           self.token[f"D{token - 1}"]]
         return tokens
 
+    def prompt_tokens(self, puzzle_tokens: np.ndarray) -> list[int]:
+        return [int(t) for t in puzzle_tokens] + [self.token["SEP"]]
+
     def prompt(self, puzzle: Grid) -> list[int]:
-        return [int(t) for t in self.family.encode(puzzle)] + [self.token["SEP"]]
+        return self.prompt_tokens(self.family.encode(puzzle))
+
+    def sequence(self, puzzle_tokens: np.ndarray, answer_tokens: np.ndarray, events: list
+                 ) -> list[int]:
+        """The whole training sequence: prompt, trace, ANSWER, answer cells, EOS."""
+        return (self.prompt_tokens(puzzle_tokens) + self.trace_tokens(events)
+                + [self.token["ANSWER"]] + [int(t) for t in answer_tokens] + [self.token["EOS"]])
 
     def encode(self, puzzle: Grid, solution: Grid) -> list[int]:
-        """The whole training sequence for one puzzle."""
-        answer = [int(t) for t in self.family.encode(solution)]
-        return (self.prompt(puzzle) + self.trace_tokens(puzzle) + [self.token["ANSWER"]]
-                + answer + [self.token["EOS"]])
+        encode = self.family.encode
+        return self.sequence(encode(puzzle), encode(solution), self.events(puzzle, solution))
 
     def answer(self, generated: list[int]) -> Grid | None:
         """The answer grid in a generated continuation (after the prompt), or None when it has
@@ -79,6 +108,37 @@ class CoTCodec:
         if not complete or any(not 0 < t < self.cell_tokens for t in body):
             return None
         return self.family.decode(np.array(body))
+
+
+def _route_cells(puzzle: Grid) -> list[int]:
+    """Flat cells of the solver's route from S to G."""
+    n = puzzle.shape[1]
+    r, c = (int(v) for v in np.argwhere(np.asarray(puzzle) == START)[0])
+    cells = [r * n + c]
+    for move in maze_route(puzzle):
+        r, c = r + MOVES[move][0], c + MOVES[move][1]
+        cells.append(r * n + c)
+    return cells
+
+
+def _walk(solution: np.ndarray) -> list[int]:
+    """Flat cells of the path an answer grid draws, from S to G. With several shortest paths
+    the answer picks one, and the trace must walk that one."""
+    n = solution.shape[1]
+    r, c = (int(v) for v in np.argwhere(solution == START)[0])
+    cells, seen = [r * n + c], {(r, c)}
+    while solution[r, c] != GOAL:
+        for dr, dc in MOVES.values():
+            nr, nc = r + dr, c + dc
+            inside = 0 <= nr < solution.shape[0] and 0 <= nc < n
+            if inside and (nr, nc) not in seen and solution[nr, nc] in (PATH, GOAL):
+                r, c = nr, nc
+                break
+        else:
+            raise ValueError("the answer grid draws no path from S to G")
+        seen.add((r, c))
+        cells.append(r * n + c)
+    return cells
 
 
 @dataclass

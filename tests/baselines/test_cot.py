@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from baselines.cot import CoTCodec, CoTConfig, CoTModel
+from baselines.traces import apply_maze_route
 from puzzles.maze import MazeFamily
 from puzzles.sudoku import SudokuFamily
 
@@ -24,10 +25,39 @@ def test_a_sequence_reads_back_to_its_answer(seed, family):
     assert np.array_equal(codec.answer(sequence[len(prompt) :]), solution)
 
 
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), family=st.sampled_from(["sudoku", "maze"]))
+def test_mapped_traces_are_the_traces_of_the_mapped_puzzle(seed, family):
+    """A symmetry maps a trace to a valid trace of the transformed puzzle: replaying it gives
+    the transformed answer."""
+    codec = CODECS[family]
+    rng = np.random.default_rng(seed)
+    tier = "easy" if family == "sudoku" else "medium"
+    puzzle, solution, _ = codec.family.generate(rng, tier)
+    symmetry = codec.family.random_symmetry(rng)
+    puzzle_tokens = symmetry.apply(codec.family.encode(puzzle))
+    answer_tokens = symmetry.apply(codec.family.encode(solution))
+    events = codec.map_events(codec.events(puzzle, solution), symmetry)
+    sequence = codec.sequence(puzzle_tokens, answer_tokens, events)
+    prompt = codec.prompt_tokens(puzzle_tokens)
+    mapped_puzzle = codec.family.decode(puzzle_tokens)
+    if family == "sudoku":
+        grid = mapped_puzzle.astype(np.int64).copy().reshape(-1)
+        for _, cell, token in events:
+            assert grid[cell] == 0
+            grid[cell] = token - 1
+        assert np.array_equal(grid, codec.family.decode(answer_tokens).reshape(-1))
+    else:
+        moves = [codec.name[t] for t in codec.trace_tokens(events)]
+        drawn = apply_maze_route(mapped_puzzle, moves)
+        assert np.array_equal(drawn, codec.family.decode(answer_tokens))
+    assert np.array_equal(codec.answer(sequence[len(prompt) :]), codec.family.decode(answer_tokens))
+
+
 def test_sudoku_trace_tokens_are_a_reason_row_column_and_digit_per_placement():
     codec = CODECS["sudoku"]
     puzzle, solution, _ = codec.family.generate(np.random.default_rng(0), "easy")
-    trace = codec.trace_tokens(puzzle)
+    trace = codec.trace_tokens(codec.events(puzzle, solution))
     assert len(trace) == 4 * int((puzzle == 0).sum())
     assert codec.name[trace[0]] in ("NAKED", "HIDDEN") and codec.name[trace[1]].startswith("R")
 
