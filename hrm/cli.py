@@ -225,9 +225,9 @@ def _split_stats(ds: PuzzleDataset) -> dict:
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
               help="A dataset directory (else one is built from the preset's data section).")
 @click.option("--preset", default="tiny", show_default=True, help="Named configuration.")
-@click.option("--model", "model_kind", type=click.Choice(["hrm", "transformer"]),
-              help="Model to train (default: the preset's, HRM). A transformer gets the "
-              "preset's width and as many layers as the HRM has blocks.")
+@click.option("--model", "model_kind", type=click.Choice(["hrm", "transformer", "cot"]),
+              help="Model to train (default: the preset's, HRM). A transformer or chain-of-"
+              "thought model gets the preset's width and as many layers as the HRM has blocks.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="A JSON file whose sections override the preset.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",

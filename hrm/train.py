@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from baselines.cot import CoTBatches, CoTCodec, CoTConfig, CoTModel, cot_step, evaluate_cot
 from baselines.transformer import Transformer, TransformerConfig, matched_layers
 from hrm.act import ACTConfig, Carry, act_step, new_carry, predict
 from hrm.checkpoint import (
@@ -76,6 +77,8 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 250
     eval_segments: int | None = None  # default: act.max_segments
+    eval_limit: int | None = None  # periodic evaluations on the first N test puzzles; the last
+    # evaluation always uses the whole test split
     checkpoint_every: int = 250
     log_every: int = 10
     dtype: str = "fp32"  # or "bf16" (autocast)
@@ -110,6 +113,7 @@ class RunConfig:
             built[name] = kind(**values)
         model = dict(raw.get("model", {}))
         known = {"kind"} | _config_keys(HRMConfig) | _config_keys(TransformerConfig)
+        known |= _config_keys(CoTConfig)
         for key in model:
             if key not in known:
                 raise ValueError(f"unknown config key 'model.{key}'")
@@ -145,7 +149,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     raw.setdefault(section, {})[key] = value
 
 
-MODEL_KINDS = ("hrm", "transformer")
+MODEL_KINDS = ("hrm", "transformer", "cot")
 
 
 def _config_keys(kind: type) -> set[str]:
@@ -169,10 +173,19 @@ def build_config(model: dict[str, Any], vocab_size: int, seq_len: int):
         fields.setdefault("layers", matched_layers(fields))
         fields = {k: v for k, v in fields.items() if k in _config_keys(TransformerConfig)}
         return TransformerConfig(vocab_size=vocab_size, seq_len=seq_len, **fields)
+    if kind == "cot":  # vocab_size: the codec's; seq_len: the decoding budget unless max_len
+        fields.setdefault("layers", matched_layers(fields))
+        if fields.get("positions") == "grid":  # a trace is a sequence, not a grid
+            fields["positions"] = "learned"
+        fields = {k: v for k, v in fields.items() if k in _config_keys(CoTConfig)}
+        fields.setdefault("max_len", seq_len)
+        return CoTConfig(vocab_size=vocab_size, **fields)
     raise ValueError(f"model.kind must be one of {', '.join(MODEL_KINDS)}, not {kind!r}")
 
 
 def build_model(config) -> torch.nn.Module:
+    if isinstance(config, CoTConfig):
+        return CoTModel(config)
     return HRM(config) if isinstance(config, HRMConfig) else Transformer(config)
 
 
@@ -220,21 +233,24 @@ def evaluate(
     dataset: PuzzleDataset,
     segments: int,
     device: torch.device | None = None,
-    batch_size: int = 256,
+    batch_size: int = 64,
     cycles: tuple[int, int] | None = None,
+    limit: int | None = None,
 ) -> dict:
-    """Exact solve rate and cell accuracy on a split, running a fixed number of segments."""
+    """Exact solve rate and cell accuracy on a split (its first ``limit`` puzzles), running a
+    fixed number of segments."""
     model.eval()
     exact = cells = 0.0
-    for start in range(0, len(dataset), batch_size):
-        rows = slice(start, start + batch_size)
+    count = min(len(dataset), limit or len(dataset))
+    for start in range(0, count, batch_size):
+        rows = slice(start, min(count, start + batch_size))
         inputs = torch.from_numpy(dataset.inputs[rows].astype(np.int64)).to(device)
         labels = torch.from_numpy(dataset.labels[rows].astype(np.int64)).to(device)
         predictions, _ = predict(model, inputs, segments, cycles=cycles)
         exact += (predictions == labels).all(-1).sum().item()
         cells += (predictions == labels).float().mean(-1).sum().item()
     model.train()
-    count = max(1, len(dataset))
+    count = max(1, count)
     return {"test_exact": exact / count, "test_cell_accuracy": cells / count}
 
 
@@ -358,13 +374,20 @@ def train(
     if len(train_set) < tc.batch_size * ddp.world_size:
         raise TrainingError(f"the training split has {len(train_set)} puzzles, fewer than "
                             f"one batch of {tc.batch_size} per process")
-    model_config = build_config(config.model, train_set.family.vocab_size,
-                                train_set.family.seq_len)
+    kind = config.model.get("kind", "hrm")
+    if kind == "cot":  # sequences of puzzle, trace and answer; room for longer test traces
+        codec = CoTCodec(train_set.family)
+        loader = CoTBatches(train_set, codec, tc.batch_size, seed=tc.seed, rank=ddp.rank,
+                            world_size=ddp.world_size)
+        model_config = build_config(config.model, codec.vocab_size, loader.max_len * 5 // 4)
+    else:
+        loader = BatchLoader(train_set, tc.batch_size, seed=tc.seed, rank=ddp.rank,
+                             world_size=ddp.world_size)
+        model_config = build_config(config.model, train_set.family.vocab_size,
+                                    train_set.family.seq_len)
     model = build_model(model_config).to(ddp.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
                                   betas=tc.betas)
-    loader = BatchLoader(train_set, tc.batch_size, seed=tc.seed, rank=ddp.rank,
-                         world_size=ddp.world_size)
     step, epoch, position, carry = 0, 0, 0, None
     ema = average_of(model) if tc.ema else {}
     if resume and has_checkpoint(run):
@@ -384,7 +407,7 @@ def train(
     if ddp.is_main:
         write_json_atomic(run / "config.json", {
             **config.to_dict(), "data_path": str(data_path),
-            "model_kind": config.model.get("kind", "hrm"), "model_config": asdict(model_config),
+            "model_kind": kind, "model_config": asdict(model_config),
             "family": read_meta(data_path),
         })
     trained = model
@@ -414,8 +437,8 @@ def train(
     metrics_file = (run / "metrics.jsonl").open("a") if ddp.is_main else None
     bar = tqdm(total=tc.max_steps, initial=step, disable=not (progress and ddp.is_main),
                unit="step")
-    kind = "HRM" if isinstance(model, HRM) else "Transformer"
-    bar.set_description(f"{kind} {count_parameters(model) / 1e6:.2f}M")
+    name = {"hrm": "HRM", "transformer": "Transformer", "cot": "CoT"}[kind]
+    bar.set_description(f"{name} {count_parameters(model) / 1e6:.2f}M")
     started, eval_seconds = time.perf_counter(), 0.0  # since this process started the run
     logged_at = started
     while step < tc.max_steps:
@@ -423,13 +446,17 @@ def train(
             if index < position:
                 continue  # replaying the epoch's augmentation RNG up to where we stopped
             inputs, labels = inputs.to(ddp.device), labels.to(ddp.device)
-            if carry is None:
-                carry = new_carry(model, inputs, labels)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(tc, step)
             act_config, cycles, segments = phase(config, step)
             with autocast:
-                carry, loss, metrics = act_step(trained, carry, inputs, labels, act_config, cycles)
+                if kind == "cot":
+                    loss, metrics = cot_step(trained, inputs, labels)
+                else:
+                    if carry is None:
+                        carry = new_carry(model, inputs, labels)
+                    carry, loss, metrics = act_step(trained, carry, inputs, labels, act_config,
+                                                    cycles)
             if not torch.isfinite(loss):
                 bar.close()
                 raise TrainingError(f"loss is {loss.item()} at step {step + 1}; stopping "
@@ -455,8 +482,13 @@ def train(
                                 seg=record["halted_segments"], ex_seg_s=round(rate))
             if (step % tc.eval_every == 0 or step == tc.max_steps) and ddp.is_main:
                 eval_started = time.perf_counter()
-                with averaged_weights(model, ema):
-                    last_eval = evaluate(model, test_set, segments, ddp.device, cycles=cycles)
+                with averaged_weights(model, ema), autocast:  # evaluate in the training dtype
+                    limit = None if step == tc.max_steps else tc.eval_limit
+                    if kind == "cot":
+                        last_eval = evaluate_cot(model, codec, test_set, limit=limit)
+                    else:
+                        last_eval = evaluate(model, test_set, segments, ddp.device,
+                                             cycles=cycles, limit=limit)
                 eval_seconds += time.perf_counter() - eval_started
                 logged_at += time.perf_counter() - eval_started  # rates count training only
                 record = {**(record or {}), **last_eval}

@@ -42,8 +42,8 @@ PRESETS: dict[str, dict] = {
         "act": {"max_segments": 8, "halt_only": True},
         "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.1, "warmup_steps": 100,
                   "schedule": "cosine", "max_steps": 2800, "shallow_steps": 500,
-                  "eval_every": 700, "checkpoint_every": 350, "dtype": "bf16",
-                  "compile": True},
+                  "eval_every": 700, "eval_limit": 200, "checkpoint_every": 350,
+                  "dtype": "bf16", "compile": True},
     },
     # The HRM paper's 27M-parameter Sudoku-Extreme configuration (arXiv 2506.21734); for GPUs.
     "paper": {

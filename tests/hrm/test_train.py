@@ -8,8 +8,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from hrm.model import HRM, HRMConfig
 from hrm.presets import preset
-from hrm.train import RunConfig, TrainingError, apply_override, learning_rate, phase, train
+from hrm.train import (
+    RunConfig,
+    TrainingError,
+    apply_override,
+    evaluate,
+    learning_rate,
+    phase,
+    train,
+)
+from puzzles.dataset import PuzzleDataset
 
 
 def tiny_config(**train_overrides) -> RunConfig:
@@ -78,6 +88,17 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, data_dir, ema, shallow_st
     assert all(torch.equal(averages[0][k], averages[1][k]) for k in averages[0])
     if ema:
         assert not torch.equal(averages[0]["ema/output_head.weight"], a["output_head.weight"])
+
+
+def test_evaluation_can_use_the_first_puzzles_of_a_split(data_dir):
+    dataset = PuzzleDataset(data_dir, "test")
+    first = PuzzleDataset(data_dir, "test")
+    first.inputs, first.labels = dataset.inputs[:5], dataset.labels[:5]
+    torch.manual_seed(0)
+    model = HRM(HRMConfig(vocab_size=6, seq_len=16, hidden=32, heads=4))
+    part = evaluate(model, dataset, segments=2, limit=5, batch_size=2)
+    assert part == evaluate(model, first, segments=2, batch_size=2)
+    assert part != evaluate(model, dataset, segments=2)
 
 
 def test_shallow_phase_runs_one_cycle_and_one_segment_first(tmp_path, data_dir):
