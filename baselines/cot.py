@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from baselines.traces import BACKTRACK, GUESS, HIDDEN, MOVES, NAKED, maze_route, sudoku_trace
-from hrm.layers import Block, KVCache, Linear, RotaryEmbedding, TokenEmbedding
+from hrm.layers import Block, KVCache, Linear, TokenEmbedding, rotary_for
 from puzzles.base import Grid, PuzzleFamily, Symmetry
 from puzzles.maze import GOAL, PATH, START
 
@@ -171,11 +171,7 @@ class CoTModel(nn.Module):
         self.config = config
         self.embed = TokenEmbedding(config.vocab_size, config.hidden, config.max_len,
                                     config.positions)
-        self.rotary = (
-            RotaryEmbedding(config.hidden // config.heads, config.max_len)
-            if config.positions == "rope"
-            else None
-        )
+        self.rotary = rotary_for(config.positions, config.hidden, config.heads, config.max_len)
         self.blocks = nn.ModuleList(
             Block(config.hidden, config.heads, config.expansion, causal=True)
             for _ in range(config.layers)

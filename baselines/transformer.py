@@ -21,7 +21,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hrm.layers import POSITIONS, Block, Linear, RotaryEmbedding, TokenEmbedding, trunc_normal_
+from hrm.layers import (
+    POSITIONS,
+    Block,
+    Linear,
+    TokenEmbedding,
+    halting_head,
+    rotary_for,
+    trunc_normal_,
+)
 from hrm.model import State
 
 
@@ -59,19 +67,12 @@ class Transformer(nn.Module):
         self.embed = TokenEmbedding(
             config.vocab_size, config.hidden, config.seq_len, config.positions
         )
-        self.rotary = (
-            RotaryEmbedding(config.hidden // config.heads, config.seq_len)
-            if config.positions == "rope"
-            else None
-        )
+        self.rotary = rotary_for(config.positions, config.hidden, config.heads, config.seq_len)
         self.blocks = nn.ModuleList(
             Block(config.hidden, config.heads, config.expansion) for _ in range(config.layers)
         )
         self.output_head = Linear(config.hidden, config.vocab_size)
-        self.q_head = nn.Linear(config.hidden, 2)
-        with torch.no_grad():
-            self.q_head.weight.zero_()
-            self.q_head.bias.fill_(config.halt_bias_init)
+        self.q_head = halting_head(config.hidden, config.halt_bias_init)
         # the state a first segment starts from (HRM's z_H init: same role, same scale)
         self.register_buffer("state_init", trunc_normal_(torch.empty(config.hidden), 1.0))
 

@@ -225,6 +225,21 @@ class TokenEmbedding(nn.Module):
         return self.scale * x
 
 
+def rotary_for(positions: str, hidden: int, heads: int, max_len: int) -> RotaryEmbedding | None:
+    """The rotary tables a model needs when its positions are rotary, else None."""
+    return RotaryEmbedding(hidden // heads, max_len) if positions == "rope" else None
+
+
+def halting_head(hidden: int, bias: float) -> nn.Linear:
+    """A Q head giving (halt, continue) values; zero weights, so both start at ``bias`` (a
+    negative bias keeps early training from halting at once)."""
+    head = nn.Linear(hidden, 2)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.fill_(bias)
+    return head
+
+
 def stablemax(x: torch.Tensor) -> torch.Tensor:
     """s(x) = x + 1 for x >= 0, 1 / (1 - x) otherwise: softmax's exp without its blow-up."""
     return torch.where(x < 0, 1 / (1 - x), x + 1)

@@ -29,7 +29,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hrm.layers import POSITIONS, Block, Linear, RotaryEmbedding, TokenEmbedding, trunc_normal_
+from hrm.layers import (
+    POSITIONS,
+    Block,
+    Linear,
+    RotaryEmbedding,
+    TokenEmbedding,
+    halting_head,
+    rotary_for,
+    trunc_normal_,
+)
 
 GRADIENTS = ("one_step", "last_cycle", "unrolled", "full")
 
@@ -97,18 +106,11 @@ class HRM(nn.Module):
         self.embed = TokenEmbedding(
             config.vocab_size, config.hidden, config.seq_len, config.positions
         )
-        self.rotary = (
-            RotaryEmbedding(config.hidden // config.heads, config.seq_len)
-            if config.positions == "rope"
-            else None
-        )
+        self.rotary = rotary_for(config.positions, config.hidden, config.heads, config.seq_len)
         self.low = RecurrentModule(config, config.l_layers)
         self.high = RecurrentModule(config, config.h_layers)
         self.output_head = Linear(config.hidden, config.vocab_size)
-        self.q_head = nn.Linear(config.hidden, 2)  # (halt, continue) Q-values
-        with torch.no_grad():
-            self.q_head.weight.zero_()
-            self.q_head.bias.fill_(config.halt_bias_init)
+        self.q_head = halting_head(config.hidden, config.halt_bias_init)
         # fixed initial states, one vector broadcast over batch and positions
         self.register_buffer("z_high_init", trunc_normal_(torch.empty(config.hidden), 1.0))
         self.register_buffer("z_low_init", trunc_normal_(torch.empty(config.hidden), 1.0))
