@@ -216,3 +216,17 @@ def test_two_processes_with_gloo_stay_in_sync_and_resume_exactly(tmp_path, data_
     assert info["world_size"] == 2 and info["step"] == 8
     a, b = weights(straight), weights(split)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("name", ["tiny", "cpu-small", "maze-small", "paper"])
+@pytest.mark.parametrize("kind", ["hrm", "transformer", "cot"])
+def test_every_preset_builds_every_model_kind(name, kind):
+    from hrm.train import build_config, build_model
+    from puzzles import make_family
+
+    raw = preset(name)
+    raw["model"]["kind"] = kind
+    config = RunConfig.from_dict(raw)
+    family = make_family(config.data.family, config.data.size, **config.data.options)
+    model_config = build_config(config.model, family.vocab_size + 40, family.seq_len * 4)
+    assert build_model(model_config) is not None
