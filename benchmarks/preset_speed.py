@@ -21,7 +21,6 @@ import json
 import resource
 import subprocess
 import sys
-import time
 
 CPU_BATCH_OVERRIDE = {"paper": 8}
 
@@ -29,8 +28,9 @@ CPU_BATCH_OVERRIDE = {"paper": 8}
 def measure(name: str, dtype: str, compiled: bool, steps: int, threads: int) -> dict:
     """Time one configuration in this process."""
     import torch
+    from train_speed import time_act_steps  # this folder's training-step timer
 
-    from hrm.act import ACTConfig, act_step, new_carry
+    from hrm.act import ACTConfig
     from hrm.model import HRM, HRMConfig, count_parameters
     from hrm.presets import preset
     from puzzles import make_family
@@ -43,28 +43,8 @@ def measure(name: str, dtype: str, compiled: bool, steps: int, threads: int) -> 
     model = HRM(HRMConfig(vocab_size=family.vocab_size, seq_len=family.seq_len, **raw["model"]))
     act = ACTConfig(**raw.get("act", {}))
     batch = CPU_BATCH_OVERRIDE.get(name, raw["train"].get("batch_size", 64))
-    stepped = torch.compile(model) if compiled else model
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     inputs = torch.randint(1, family.vocab_size, (batch, family.seq_len))
-    carry = new_carry(model, inputs, inputs)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16")
-
-    def step() -> None:
-        nonlocal carry
-        with autocast:
-            carry, loss, _ = act_step(stepped, carry, inputs, inputs, act)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    start = time.perf_counter()
-    for _ in range(3):
-        step()
-    warmup = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    seconds = time.perf_counter() - start
+    warmup, seconds = time_act_steps(model, act, inputs, dtype, compiled, 3, steps)
     return {
         "preset": name,
         "parameters": count_parameters(model),

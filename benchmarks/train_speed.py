@@ -23,18 +23,19 @@ from hrm.act import ACTConfig, act_step, new_carry
 from hrm.model import HRM, HRMConfig
 
 
-def time_steps(
-    args: argparse.Namespace, dtype: str, halt_only: bool, attention: str, compiled: bool = False
-) -> dict:
-    torch.manual_seed(0)
-    model = HRM(HRMConfig(vocab_size=11, seq_len=args.seq, hidden=args.hidden, heads=4))
-    for module in model.modules():
-        if hasattr(module, "path"):
-            module.path = attention
+def time_act_steps(
+    model: torch.nn.Module,
+    act: ACTConfig,
+    inputs: torch.Tensor,
+    dtype: str,
+    compiled: bool,
+    warmup_steps: int,
+    steps: int,
+) -> tuple[float, float]:
+    """Seconds for ``warmup_steps`` and then for ``steps`` full training steps of the ACT loop
+    (forward, loss, backward, AdamW) on ``inputs`` [B, L] as both puzzle and answer."""
     stepped = torch.compile(model) if compiled else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    act = ACTConfig(max_segments=8, halt_only=halt_only)
-    inputs = torch.randint(1, 11, (args.batch, args.seq))
     carry = new_carry(model, inputs, inputs)
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16")
 
@@ -47,13 +48,26 @@ def time_steps(
         optimizer.zero_grad(set_to_none=True)
 
     start = time.perf_counter()
-    for _ in range(2):
+    for _ in range(warmup_steps):
         step()
     warmup = time.perf_counter() - start
     start = time.perf_counter()
-    for _ in range(args.steps):
+    for _ in range(steps):
         step()
-    seconds = time.perf_counter() - start
+    return warmup, time.perf_counter() - start
+
+
+def time_steps(
+    args: argparse.Namespace, dtype: str, halt_only: bool, attention: str, compiled: bool = False
+) -> dict:
+    torch.manual_seed(0)
+    model = HRM(HRMConfig(vocab_size=11, seq_len=args.seq, hidden=args.hidden, heads=4))
+    for module in model.modules():
+        if hasattr(module, "path"):
+            module.path = attention
+    act = ACTConfig(max_segments=8, halt_only=halt_only)
+    inputs = torch.randint(1, 11, (args.batch, args.seq))
+    warmup, seconds = time_act_steps(model, act, inputs, dtype, compiled, 2, args.steps)
     return {
         "dtype": dtype,
         "target": "halt-only" if halt_only else "bootstrapped",
