@@ -242,7 +242,9 @@ def halting_head(hidden: int, bias: float) -> nn.Linear:
 
 def stablemax(x: torch.Tensor) -> torch.Tensor:
     """s(x) = x + 1 for x >= 0, 1 / (1 - x) otherwise: softmax's exp without its blow-up."""
-    return torch.where(x < 0, 1 / (1 - x), x + 1)
+    # each branch sees only its own half of the inputs: ``where`` backpropagates through both,
+    # and 1 / (1 - x) at x = 1 would turn the unused branch's infinite gradient into NaN
+    return torch.where(x < 0, 1 / (1 - x.clamp(max=0)), x + 1)
 
 
 def stablemax_cross_entropy(

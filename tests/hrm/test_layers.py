@@ -88,6 +88,13 @@ def test_stablemax_cross_entropy_matches_its_definition():
     torch.testing.assert_close(stablemax_cross_entropy(logits, labels)[0], expected.float())
 
 
+def test_stablemax_gradient_is_finite_at_one():
+    # at x = 1 the unused branch 1 / (1 - x) is infinite; its gradient must not leak as NaN
+    logits = torch.tensor([[1.0, -2.0, 0.0, 1.0, 300.0]], requires_grad=True)
+    stablemax_cross_entropy(logits, torch.tensor([0])).sum().backward()
+    assert torch.isfinite(logits.grad).all()
+
+
 def test_cross_entropies_ignore_the_ignore_index():
     logits = torch.randn(2, 3, 5)
     labels = torch.tensor([[1, -100, 2], [0, 4, -100]])
