@@ -98,8 +98,7 @@ def act_step(
     bootstrap = not config.halt_only and config.max_segments > 1
     with torch.no_grad():
         last = segments >= config.max_segments
-        wants_halt = q_halt > 0 if config.halt_only else q_halt > q_continue
-        halt = last | wants_halt
+        halt = last | wants_halt(q_values, config.halt_only)
         if config.max_segments > 1:
             explore = torch.rand_like(q_halt) < config.explore_prob
             min_segments = torch.randint_like(segments, 2, config.max_segments + 1)
@@ -123,6 +122,13 @@ def act_step(
     return Carry(new_state, inputs, labels, segments, halt), loss, metrics
 
 
+def wants_halt(q_values: torch.Tensor, halt_only: bool) -> torch.Tensor:
+    """Whether the Q head says stop [B]: a positive halt value in halt-only mode (its continue
+    value is never trained), else a halt value above the continue value."""
+    q_halt, q_continue = q_values[..., 0], q_values[..., 1]
+    return q_halt > 0 if halt_only else q_halt > q_continue
+
+
 @torch.no_grad()
 def predict(
     model,
@@ -130,11 +136,13 @@ def predict(
     segments: int,
     halting: bool = False,
     cycles: tuple[int, int] | None = None,
+    halt_only: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Predictions [B, L] after up to ``segments`` segments, and the segments each used [B].
 
-    With ``halting`` an example stops at the first segment whose halt value beats its continue
-    value (its prediction is frozen there); otherwise every example runs all segments.
+    With ``halting`` an example stops at the first segment where the Q head says so (its
+    prediction is frozen there; ``halt_only``: the rule of a model trained without the continue
+    target); otherwise every example runs all segments.
     """
     state = unwrap(model).initial_state(inputs.shape[0], inputs.device)
     used = torch.full((inputs.shape[0],), segments, dtype=torch.long, device=inputs.device)
@@ -144,7 +152,7 @@ def predict(
         state, logits, q_values = model(state, inputs, cycles)
         predictions = torch.where(done[:, None], predictions, logits.argmax(-1))
         if halting:
-            stop = ~done & (q_values[:, 0] > q_values[:, 1])
+            stop = ~done & wants_halt(q_values, halt_only)
             used = torch.where(stop, step, used)
             done = done | stop
             if bool(done.all()):

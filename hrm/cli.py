@@ -281,6 +281,199 @@ def train_command(
     click.echo(f"trained {out}: {summary}")
 
 
+# --- hrm eval ---------------------------------------------------------------------------------
+
+
+def _segment_list(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected numbers separated by commas, got {text!r}",
+                                 param_hint="--segments") from None
+    if any(v < 1 for v in values):
+        raise click.BadParameter("segments must be at least 1", param_hint="--segments")
+    return values
+
+
+def _fresh_test_set(run, difficulty: str | None, count: int, seed: int, folder: Path) -> Path:
+    """A new test split of the run's family, built in ``folder``."""
+    data = run.data
+    difficulty = difficulty or data["difficulty"]
+    if seed == data["seed"] and difficulty == data["difficulty"]:
+        raise click.UsageError(f"--seed {seed} would rebuild the run's own training puzzles; "
+                               "choose another seed")
+    options = tuple(sorted(data.get("options", {}).items()))
+    spec = BuildSpec(run.family.name, run.family.size, difficulty, 0, count, seed=seed,
+                     options=options)
+    return build_dataset(spec, folder / "data")
+
+
+@cli.command("eval")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.option("--data", "data_path", type=click.Path(path_type=Path),
+              help="A dataset directory (default: the run's own dataset).")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option("--family", type=click.Choice(FAMILIES), help="Check the run solves this family.")
+@click.option("--size", type=int, help="Check the run solves this size.")
+@click.option("--difficulty", help="Tier of a fresh test set (with --count).")
+@click.option("--count", type=click.IntRange(min=1), help="Build a fresh test set of N puzzles.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the fresh set.")
+@click.option("--segments", "segments_text", metavar="N,N,...",
+              help="Segment counts of the scaling curve (default: 1, 2, 4, … up to 4× training).")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N puzzles only.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--json", "json_file", type=click.Path(path_type=Path), help="Write results here.")
+@click.option("--plots", "plots_dir", type=click.Path(path_type=Path), help="Write PNG plots here.")
+def eval_command(
+    run_dir: Path,
+    data_path: Path | None,
+    split: str,
+    family: str | None,
+    size: int | None,
+    difficulty: str | None,
+    count: int | None,
+    seed: int,
+    segments_text: str | None,
+    limit: int | None,
+    batch_size: int,
+    json_file: Path | None,
+    plots_dir: Path | None,
+) -> None:
+    """Solve rates, cell/copy/fill accuracy, halting and inference-time scaling of a run."""
+    import tempfile
+
+    from tqdm import tqdm
+
+    from eval.evaluate import describe, evaluate
+    from eval.report import evaluation_text, plot_evaluation, write_json
+    from eval.runs import load_run
+
+    caps = _segment_list(segments_text)
+    if data_path is not None and count is not None:
+        raise click.UsageError("give --data or --count, not both")
+    if difficulty is not None and count is None:
+        raise click.UsageError("--difficulty needs --count (it describes a fresh test set)")
+    run = load_run(run_dir)
+    if (family and family != run.family.name) or (size and size != run.family.size):
+        wanted = f"{size or run.family.size}×{size or run.family.size} {family or run.family.name}"
+        raise click.UsageError(f"{run_dir} solves {describe(run.family)}, not {wanted}")
+    with tempfile.TemporaryDirectory() as scratch:
+        if count is not None:
+            data_path = _fresh_test_set(run, difficulty, count, seed, Path(scratch))
+        elif data_path is None:
+            data_path = Path(json.loads((run_dir / "config.json").read_text())["data_path"])
+        dataset = PuzzleDataset(data_path, split)
+        total = min(len(dataset), limit or len(dataset))
+        with tqdm(total=total, unit="puzzle", desc="evaluating", leave=False) as bar:
+            result = evaluate(run, dataset, caps, batch_size, limit, progress=bar.update)
+    result["data"] = str(data_path) if count is None else f"fresh: {count} puzzles, seed {seed}"
+    click.echo(evaluation_text(result))
+    if json_file:
+        write_json(json_file, result)
+    if plots_dir:
+        for path in plot_evaluation(result, plots_dir):
+            click.echo(f"wrote {path}", err=True)
+
+
+# --- hrm solve --------------------------------------------------------------------------------
+
+
+def _one_line(family, grid) -> str:
+    """A grid as one text field: Sudoku's line format, a maze's rows joined by '/'."""
+    if family.name == "sudoku":
+        return family.format(grid, style="line").strip()
+    return "/".join(family.format(grid).strip("\n").split("\n"))
+
+
+def _answer_record(family, number: int, line: int, item) -> dict:
+    grade = item.grade
+    return {
+        "puzzle": number, "line": line, "input": _one_line(family, item.puzzle),
+        "problem": item.problem,
+        "answer": None if item.answer is None else _one_line(family, item.answer),
+        "solved": None if grade is None else grade.solved,
+        "verdict": item.problem or str(grade),
+        "segments": item.segments, "tokens": item.tokens,
+        "confidence": None if item.confidence is None else round(item.confidence, 4),
+        "seconds": round(item.seconds, 5),
+    }
+
+
+@cli.command("solve")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.argument("puzzle")
+@click.option("--segments", type=click.IntRange(min=1),
+              help="Run exactly N segments (default: learned halting, at most the training "
+              "segments).")
+@click.option("--show-steps", is_flag=True,
+              help="Print the answer after every segment, beside the cells that segment changed.")
+@click.option("--format", "output", type=click.Choice(["text", "json", "csv"]), default="text",
+              show_default=True)
+def solve_command(
+    run_dir: Path, puzzle: str, segments: int | None, show_steps: bool, output: str
+) -> None:
+    """Solve PUZZLE (a puzzle string, a FILE of puzzles, or - for stdin) with the model of RUN.
+
+    Exit 0 when every answer is correct, 1 when some are not, 2 for bad input (including a
+    puzzle with no solution or several, which is reported and not solved).
+    """
+    import csv
+
+    from eval.evaluate import describe
+    from eval.runs import load_run
+    from eval.solve import changes_beside, solve_puzzles
+    from puzzles.inputs import detect, read_text
+
+    run = load_run(run_dir)
+    family = run.family
+    text, source = read_text(puzzle)
+    try:
+        found = detect(text, source)
+    except PuzzleError:
+        found = None  # let the run's own family give the precise parse error below
+    if found and found != (family.name, family.size):
+        raise click.UsageError(f"{source} holds a {found[1]}×{found[1]} {found[0]} but "
+                               f"{run_dir} solves {describe(family)}")
+    parsed = family.parse_many(text, source)
+    if not parsed:
+        raise PuzzleError("no puzzle found", source=source)
+    answers = solve_puzzles(run, [p.grid for p in parsed], segments)
+    records = [_answer_record(family, n, p.line, a)
+               for n, (p, a) in enumerate(zip(parsed, answers, strict=True), start=1)]
+    if output == "json":
+        click.echo(json.dumps(records, indent=2))
+    elif output == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+    else:
+        for record, item in zip(records, answers, strict=True):
+            head = f"#{record['puzzle']} (line {record['line']}): {record['verdict']}"
+            if item.segments is not None:
+                head += (f"; {item.segments} segment{'s' if item.segments > 1 else ''}, "
+                         f"halting confidence {item.confidence:.2f}")
+            if item.tokens is not None:
+                head += f"; {item.tokens} tokens"
+            if item.problem is None:
+                head += f"; {1000 * item.seconds:.1f} ms"
+            click.echo(head)
+            if show_steps and item.steps:
+                previous = item.puzzle
+                for number, step in enumerate(item.steps, start=1):
+                    changed = int((np.asarray(step) != np.asarray(previous)).sum())
+                    click.echo(f"segment {number}: {changed} cells changed")
+                    click.echo(changes_beside(run, previous, step))
+                    previous = step
+            elif item.answer is not None:
+                click.echo(family.format(item.answer).rstrip("\n"))
+            click.echo()
+    if any(a.problem for a in answers):
+        sys.exit(EXIT_BAD_INPUT)
+    sys.exit(EXIT_OK if all(a.grade.solved for a in answers) else EXIT_SOME_FAILED)
+
+
 # --- entry point ------------------------------------------------------------------------------
 
 

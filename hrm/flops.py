@@ -11,7 +11,9 @@ width D with SwiGLU inner width I costs
 and the output head 2·L·D·V. A backward pass costs twice its forward. HRM runs
 ``h_cycles·(l_cycles·l_layers + h_layers)`` blocks per segment, of which only the ones inside
 the gradient window are differentiated; the bootstrapped halting target adds a second forward
-segment per training step. ``tests/hrm/test_flops.py`` checks the forward count against
+segment per training step. Chain-of-thought decoding with a KV cache runs every block once per
+token, attending over the tokens so far, and the output head once per generated token.
+``tests/hrm/test_flops.py`` checks the forward count against
 ``torch.utils.flop_counter``.
 
 This module deliberately estimates; it does not time anything (``benchmarks/`` does).
@@ -19,6 +21,7 @@ This module deliberately estimates; it does not time anything (``benchmarks/`` d
 
 from __future__ import annotations
 
+from baselines.cot import CoTConfig
 from baselines.transformer import TransformerConfig
 from hrm.layers import swiglu_inner
 from hrm.model import HRMConfig
@@ -75,3 +78,14 @@ def training_step_flops(
 def inference_flops(config: HRMConfig | TransformerConfig, segments: int) -> int:
     """FLOPs to answer one puzzle with ``segments`` segments (1 for a one-pass model)."""
     return segments * segment_flops(config)
+
+
+def cot_generation_flops(config: CoTConfig, prompt: int, generated: int) -> int:
+    """FLOPs for a chain-of-thought model to read a ``prompt``-token puzzle and write
+    ``generated`` tokens with a KV cache."""
+    inner = swiglu_inner(config.hidden, config.expansion)
+    total = prompt + generated
+    projections = total * 2 * (4 * config.hidden**2 + 3 * config.hidden * inner)
+    attention = 4 * config.hidden * total * (total + 1) // 2  # token t attends over t tokens
+    head = (generated + 1) * 2 * config.hidden * config.vocab_size
+    return config.layers * (projections + attention) + head

@@ -20,6 +20,7 @@ This module deliberately does not know any model: batches are plain token tensor
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import multiprocessing
@@ -280,6 +281,13 @@ class PuzzleDataset:
 
     def __len__(self) -> int:
         return len(self.inputs)
+
+    def head(self, count: int) -> PuzzleDataset:
+        """The first ``count`` puzzles, as a dataset sharing this one's arrays."""
+        part = copy.copy(self)
+        for name in ARRAYS:
+            setattr(part, name, getattr(self, name)[:count])
+        return part
 
     def verify(self) -> None:
         """Check every array against the hashes in meta.json."""

@@ -25,12 +25,12 @@ PRESETS: dict[str, dict] = {
         "data": {"family": "sudoku", "size": 9, "difficulty": "easy", "train": 1000,
                  "test": 1000},
         "model": {"hidden": 128, "heads": 4, "h_layers": 2, "l_layers": 2, "h_cycles": 2,
-                  "l_cycles": 2, "positions": "grid"},
+                  "l_cycles": 2, "positions": "grid", "gradient": "full"},
         "act": {"max_segments": 8, "halt_only": True},
         "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.1, "warmup_steps": 100,
-                  "schedule": "cosine", "max_steps": 8000, "shallow_steps": 1500,
-                  "eval_every": 1000, "checkpoint_every": 500, "dtype": "bf16",
-                  "compile": True},
+                  "schedule": "cosine", "max_steps": 6000, "shallow_steps": 1500,
+                  "eval_every": 1000, "eval_limit": 200, "checkpoint_every": 500,
+                  "dtype": "bf16", "compile": True},
     },
     # 15×15 hard mazes on two CPU cores. Unique shortest paths: with several, the label is one
     # of them and the symmetries the loader applies would make the targets contradict

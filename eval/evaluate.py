@@ -1,0 +1,170 @@
+"""Solve rates and the other measures of a trained model on a split, for every model kind.
+
+One pass over the split runs the most segments any measure needs and keeps the answer after
+each segment, so the answer "with k segments" is read off that pass for every k (a segment's
+state does not depend on how many segments follow it). From it:
+
+- solve rate (the family's grader: for mazes, a valid shortest path) with a 95% Wilson interval,
+  and the exact-match rate (the answer equals the reference cell for cell);
+- cell accuracy, split into copy accuracy (cells whose answer is already in the input: givens,
+  walls) and fill accuracy (cells the model has to work out: blanks, the path), since copying
+  and filling are different skills;
+- solve rate by difficulty tier;
+- segments used under learned halting (mean and histogram);
+- inference-time scaling: solve rate with 1, 2, 4, ... segments allowed, up to several times
+  what training used, for fixed segments and for learned halting.
+
+Chain-of-thought runs have no segments: they report tokens generated and decoding FLOPs instead.
+
+This module deliberately does not print or plot (``report.py``) or load runs (``runs.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+
+from eval.runs import Run, run_cot, run_segments
+from hrm.flops import cot_generation_flops, inference_flops
+from puzzles.dataset import PuzzleDataset
+
+
+def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a binomial rate (sound near 0 and 1, unlike p ± 2σ)."""
+    if total == 0:
+        return 0.0, 1.0
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def segment_caps(max_segments: int, factor: int = 4) -> list[int]:
+    """1, 2, 4, ... up to ``factor`` times the training segments, the training value included."""
+    caps = {1, max_segments}
+    cap = 1
+    while cap < factor * max_segments:
+        cap *= 2
+        caps.add(min(cap, factor * max_segments))
+    return sorted(caps)
+
+
+def solved_rows(dataset: PuzzleDataset, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(solved, exact) per puzzle [N] bool. An exact answer is solved; any other is graded, since
+    a maze may have several shortest paths."""
+    exact = (predictions == dataset.labels).all(-1)
+    solved = exact.copy()
+    family = dataset.family
+    for row in np.flatnonzero(~exact):
+        puzzle = family.decode(dataset.inputs[row])
+        solved[row] = family.grade(puzzle, family.decode(predictions[row])).solved
+    return solved, exact
+
+
+def rate(flags: np.ndarray) -> dict:
+    low, high = wilson_interval(int(flags.sum()), len(flags))
+    return {"rate": float(flags.mean()) if len(flags) else 0.0, "low": low, "high": high,
+            "count": int(flags.sum()), "total": len(flags)}
+
+
+def answer_measures(dataset: PuzzleDataset, predictions: np.ndarray) -> dict:
+    """Solve and exact rates, and cell, copy and fill accuracy, of answers [N, L]."""
+    solved, exact = solved_rows(dataset, predictions)
+    correct = predictions == dataset.labels
+    copy = dataset.inputs == dataset.labels  # the answer is in the input (givens, walls)
+    return {
+        "solved": rate(solved),
+        "exact": rate(exact),
+        "cell_accuracy": float(correct.mean()),
+        "copy_accuracy": float(correct[copy].mean()) if copy.any() else None,
+        "fill_accuracy": float(correct[~copy].mean()) if (~copy).any() else None,
+        "_solved_rows": solved,
+    }
+
+
+def by_tier(dataset: PuzzleDataset, solved: np.ndarray) -> dict[str, dict]:
+    family = dataset.family
+    tiers = np.array([family.tier_of(family.decode(dataset.inputs[i]), float(d))
+                      for i, d in enumerate(dataset.difficulty)])
+    return {tier: rate(solved[tiers == tier]) for tier in sorted(set(tiers.tolist()))}
+
+
+def evaluate(
+    run: Run,
+    dataset: PuzzleDataset,
+    caps: list[int] | None = None,
+    batch_size: int = 256,
+    limit: int | None = None,
+    progress=None,
+) -> dict:
+    """Every measure of ``run`` on ``dataset`` (its first ``limit`` puzzles) as a JSON-ready
+    dict. ``caps``: the segment counts of the scaling curve (default: ``segment_caps``).
+    ``progress``: a callable given the puzzles done (for a progress bar)."""
+    if limit is not None and limit < len(dataset):
+        dataset = dataset.head(limit)
+    if dataset.family.name != run.family.name or dataset.family.size != run.family.size:
+        raise ValueError(f"the data is {describe(dataset.family)} but the run solves "
+                         f"{describe(run.family)}")
+    header = {"run": str(run.path), "model": run.kind, "step": run.step,
+              "family": run.family.name, "size": run.family.size, "puzzles": len(dataset),
+              "parameters": sum(p.numel() for p in run.model.parameters())}
+    if run.kind == "cot":
+        return {**header, **_evaluate_cot(run, dataset, batch_size, progress)}
+
+    trained = run.max_segments
+    caps = [1] if trained == 1 else sorted(set(caps or segment_caps(trained)))
+    trace = run_segments(run, dataset.inputs, max(caps), batch_size, progress)
+    headline = answer_measures(dataset, trace.predictions[:, min(trained, max(caps)) - 1])
+    solved = headline.pop("_solved_rows")
+    used = trace.halted_at(trained)
+    halted = trace.predictions[np.arange(len(dataset)), used - 1]
+    halting = answer_measures(dataset, halted)
+    halting.pop("_solved_rows")
+    histogram = Counter(used.tolist())
+    scaling = []
+    for cap in caps:
+        fixed, _ = solved_rows(dataset, trace.predictions[:, cap - 1])
+        cap_used = trace.halted_at(cap)
+        learned, _ = solved_rows(dataset, trace.predictions[np.arange(len(dataset)), cap_used - 1])
+        scaling.append({"segments": cap, "fixed": float(fixed.mean()),
+                        "halting": float(learned.mean()),
+                        "halting_mean_segments": float(cap_used.mean())})
+    return {
+        **header,
+        "segments": trained,
+        **headline,
+        "by_tier": by_tier(dataset, solved),
+        "halting": {
+            "solved": halting["solved"], "exact": halting["exact"],
+            "mean_segments": float(used.mean()),
+            "histogram": {str(k): histogram.get(k, 0) for k in range(1, trained + 1)},
+        },
+        "scaling": scaling,
+        "inference_flops": inference_flops(run.model.config, trained),
+    }
+
+
+def _evaluate_cot(run: Run, dataset: PuzzleDataset, batch_size: int, progress) -> dict:
+    answers = run_cot(run, dataset.inputs, batch_size, progress)
+    headline = answer_measures(dataset, answers.predictions)
+    solved = headline.pop("_solved_rows") & answers.parsed
+    headline["solved"] = rate(solved)
+    headline["exact"] = rate((answers.predictions == dataset.labels).all(-1) & answers.parsed)
+    prompt = len(run.codec.prompt_tokens(dataset.inputs[0]))
+    flops = [cot_generation_flops(run.model.config, prompt, int(n)) for n in answers.tokens]
+    return {
+        "segments": None,
+        **headline,
+        "by_tier": by_tier(dataset, solved),
+        "finished": float(answers.finished.mean()),
+        "parsed": float(answers.parsed.mean()),
+        "mean_tokens": float(answers.tokens.mean()),
+        "max_tokens": int(answers.tokens.max()) if len(answers.tokens) else 0,
+        "inference_flops": float(np.mean(flops)) if flops else 0.0,
+    }
+
+
+def describe(family) -> str:
+    return f"{family.size}×{family.size} {family.name}"

@@ -1,0 +1,126 @@
+"""Readable tables, JSON files and plots of what ``evaluate.py`` measured.
+
+This module deliberately computes nothing: every number it shows is in the dict it is given.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hrm.checkpoint import write_json_atomic
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def interval(measure: dict) -> str:
+    return (f"{percent(measure['rate'])}  [{percent(measure['low'])}, {percent(measure['high'])}]"
+            f"  ({measure['count']}/{measure['total']})")
+
+
+def table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"  {name:<{width}}  {value}" for name, value in rows)
+
+
+def evaluation_text(result: dict) -> str:
+    """The evaluation as a few aligned tables for a terminal."""
+    maze = result["family"] == "maze"
+    solved_name = "valid shortest path" if maze else "solved"
+    title = (f"{result['model']} run {result['run']} (step {result['step']}, "
+             f"{result['parameters'] / 1e6:.2f}M parameters) on {result['puzzles']} "
+             f"{result['size']}×{result['size']} {result['family']} puzzles")
+    rows = [
+        (solved_name, interval(result["solved"])),
+        ("exact match", interval(result["exact"])),
+        ("cell accuracy", percent(result["cell_accuracy"])),
+        ("copy accuracy", percent(result["copy_accuracy"]) + "  (cells given in the input)"),
+        ("fill accuracy", percent(result["fill_accuracy"]) + "  (cells to work out)"),
+    ]
+    if result["segments"] is None:  # chain of thought
+        rows += [("finished", percent(result["finished"])),
+                 ("answer parsed", percent(result["parsed"])),
+                 ("tokens", f"{result['mean_tokens']:.0f} mean, {result['max_tokens']} max")]
+    else:
+        rows.append(("segments", f"{result['segments']} (fixed, as in training)"))
+    rows.append(("inference FLOPs", f"{result['inference_flops'] / 1e9:.2f} G per puzzle"))
+    parts = [title, table(rows)]
+    if len(result["by_tier"]) > 1:
+        parts += ["by difficulty:", table([(tier, interval(m))
+                                           for tier, m in result["by_tier"].items()])]
+    if result.get("halting") and result["segments"] > 1:
+        halting = result["halting"]
+        histogram = "  ".join(f"{k}:{v}" for k, v in halting["histogram"].items())
+        parts += ["learned halting (at most the training segments):", table([
+            (solved_name, interval(halting["solved"])),
+            ("mean segments", f"{halting['mean_segments']:.2f}"),
+            ("histogram", histogram),
+        ])]
+    if len(result.get("scaling", [])) > 1:
+        lines = ["  segments  fixed    halting  (mean segments)"]
+        for point in result["scaling"]:
+            lines.append(f"  {point['segments']:>8}  {percent(point['fixed']):>7}  "
+                         f"{percent(point['halting']):>7}  ({point['halting_mean_segments']:.2f})")
+        parts += [f"{solved_name} rate by segments allowed:", "\n".join(lines)]
+    return "\n".join(parts)
+
+
+def write_json(path: str | Path, result: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, result)
+
+
+def plot_evaluation(result: dict, folder: str | Path) -> list[Path]:
+    """PNG plots of an evaluation in ``folder``: the scaling curve, solve rate by difficulty
+    and the histogram of segments used. Returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    name = f"{result['model']} on {result['size']}×{result['size']} {result['family']}"
+
+    def save(figure, filename: str) -> None:
+        figure.tight_layout()
+        figure.savefig(folder / filename, dpi=120)
+        plt.close(figure)
+        written.append(folder / filename)
+
+    if len(result.get("scaling", [])) > 1:
+        figure, axes = plt.subplots(figsize=(5, 3.5))
+        segments = [p["segments"] for p in result["scaling"]]
+        axes.plot(segments, [p["fixed"] for p in result["scaling"]], "o-", label="fixed")
+        axes.plot(segments, [p["halting"] for p in result["scaling"]], "s--",
+                  label="learned halting")
+        axes.axvline(result["segments"], color="grey", lw=0.8, ls=":", label="training")
+        axes.set(xscale="log", xlabel="segments allowed", ylabel="solve rate", ylim=(0, 1),
+                 title=name)
+        axes.set_xticks(segments, [str(s) for s in segments])
+        axes.legend()
+        save(figure, "scaling.png")
+    if result["by_tier"]:
+        figure, axes = plt.subplots(figsize=(5, 3.5))
+        tiers = list(result["by_tier"])
+        rates = [result["by_tier"][t]["rate"] for t in tiers]
+        errors = [[r - result["by_tier"][t]["low"] for t, r in zip(tiers, rates, strict=True)],
+                  [result["by_tier"][t]["high"] - r for t, r in zip(tiers, rates, strict=True)]]
+        axes.bar(tiers, rates, yerr=errors, capsize=4)
+        axes.set(ylabel="solve rate", ylim=(0, 1), title=name)
+        save(figure, "by_difficulty.png")
+    if result.get("halting") and result["segments"] and result["segments"] > 1:
+        figure, axes = plt.subplots(figsize=(5, 3.5))
+        histogram = result["halting"]["histogram"]
+        axes.bar([int(k) for k in histogram], list(histogram.values()))
+        axes.set(xlabel="segments used (learned halting)", ylabel="puzzles", title=name)
+        save(figure, "segments.png")
+    return written
+
+
+def dumps(result: dict) -> str:
+    return json.dumps(result, indent=2)

@@ -1,0 +1,179 @@
+"""Load a trained run and run its model on puzzles: the answer after every segment, and what the
+halting head says after each.
+
+A run directory (written by ``hrm train``) holds ``config.json`` and a safetensors checkpoint.
+``load_run`` rebuilds the model from the config alone (nothing is unpickled) and loads the
+averaged (EMA) weights when the run kept them, since those are the weights it was evaluated
+with. ``run_segments`` is the one place that turns token batches into answers, for evaluation and
+for ``hrm solve`` alike; chain-of-thought runs decode with ``run_cot`` instead.
+
+This module deliberately does not score answers (``evaluate.py``) or read puzzle text
+(``solve.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from baselines.cot import CoTCodec, CoTConfig
+from baselines.transformer import TransformerConfig
+from hrm.act import wants_halt
+from hrm.checkpoint import CHECKPOINT, has_checkpoint
+from hrm.model import HRMConfig
+from hrm.train import RunConfig, build_model, one_pass
+from puzzles.base import PuzzleFamily
+from puzzles.dataset import family_of
+
+CONFIGS = {"hrm": HRMConfig, "transformer": TransformerConfig, "cot": CoTConfig}
+
+
+class RunError(ValueError):
+    """A run directory that cannot be loaded; ``str()`` is one line naming the problem."""
+
+
+@dataclass
+class Run:
+    path: Path
+    kind: str  # "hrm", "transformer" or "cot"
+    config: RunConfig
+    model: torch.nn.Module
+    family: PuzzleFamily
+    step: int  # optimiser steps the checkpoint holds
+    data: dict  # the training dataset's meta.json: family options, difficulty, seed
+    codec: CoTCodec | None = None  # chain of thought only
+
+    @property
+    def max_segments(self) -> int:
+        """Segments per puzzle in training (1 for a model that answers in one pass)."""
+        if self.kind == "cot" or one_pass(self.config):
+            return 1
+        return self.config.act.max_segments
+
+    @property
+    def halt_only(self) -> bool:
+        return self.config.act.halt_only
+
+    @property
+    def autocast(self) -> torch.autocast:
+        """The training dtype: evaluation numbers match what training reported."""
+        device = next(self.model.parameters()).device.type
+        return torch.autocast(device, dtype=torch.bfloat16,
+                              enabled=self.config.train.dtype == "bf16")
+
+
+def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
+    """The model of the run in ``path``, in evaluation mode, with its family and config."""
+    path = Path(path)
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise RunError(f"{path} is not a training run (no config.json)")
+    if not has_checkpoint(path):
+        raise RunError(f"{path} has no checkpoint yet (train it first)")
+    try:
+        raw = json.loads(config_file.read_text())
+        kind = raw.get("model_kind", "hrm")
+        config = RunConfig.from_dict({k: raw[k] for k in ("data", "model", "act", "train")})
+        model_config = CONFIGS[kind](**raw["model_config"])
+        family = family_of(raw["family"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise RunError(f"{config_file}: not a config this version can read ({error})") from None
+    model = build_model(model_config)
+    folder = path / CHECKPOINT
+    info = json.loads((folder / "trainer_state.json").read_text())
+    weights = load_file(folder / "model.safetensors")
+    trainer = load_file(folder / "trainer_state.safetensors")
+    average = {k.split("/", 1)[1]: v for k, v in trainer.items() if k.startswith("ema/")}
+    if average:  # the EMA holds parameters only; buffers come from the model's own weights
+        weights.update(average)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
+        raise RunError(f"{folder}: weights do not fit the config ({first})") from None
+    model.to(device).eval()
+    codec = CoTCodec(family) if kind == "cot" else None
+    return Run(path, kind, config, model, family, int(info["step"]), raw["family"], codec)
+
+
+@dataclass
+class SegmentTrace:
+    """What a model did on N puzzles over S segments."""
+
+    predictions: np.ndarray  # [N, S, L] uint8: the answer after each segment
+    halts: np.ndarray  # [N, S] bool: the halting head says stop after this segment
+    confidence: np.ndarray  # [N, S] float32: sigmoid of the halt value
+
+    def halted_at(self, cap: int) -> np.ndarray:
+        """Segments each puzzle uses [N] under learned halting with at most ``cap``: the first
+        segment whose head says stop, else ``cap``."""
+        halts = self.halts[:, :cap].copy()
+        halts[:, cap - 1] = True
+        return halts.argmax(1) + 1
+
+
+@torch.no_grad()
+def run_segments(
+    run: Run, inputs: np.ndarray, segments: int, batch_size: int = 256, progress=None
+) -> SegmentTrace:
+    """Run ``segments`` segments on token rows ``inputs`` [N, L] (one pass for a one-pass
+    model, whatever ``segments`` says). ``progress``: a callable given the rows done."""
+    if run.kind == "cot":
+        raise ValueError("a chain-of-thought run decodes tokens: use run_cot")
+    segments = 1 if run.max_segments == 1 else segments
+    device = next(run.model.parameters()).device
+    count, length = inputs.shape
+    predictions = np.zeros((count, segments, length), dtype=np.uint8)
+    halts = np.zeros((count, segments), dtype=bool)
+    confidence = np.zeros((count, segments), dtype=np.float32)
+    for start in range(0, count, batch_size):
+        rows = slice(start, min(count, start + batch_size))
+        tokens = torch.from_numpy(inputs[rows].astype(np.int64)).to(device)
+        state = run.model.initial_state(tokens.shape[0], device)
+        for segment in range(segments):
+            with run.autocast:
+                state, logits, q_values = run.model(state, tokens)
+            q_values = q_values.float()
+            predictions[rows, segment] = logits.argmax(-1).cpu().numpy()
+            halts[rows, segment] = wants_halt(q_values, run.halt_only).cpu().numpy()
+            confidence[rows, segment] = torch.sigmoid(q_values[:, 0]).cpu().numpy()
+        if progress:
+            progress(rows.stop - rows.start)
+    return SegmentTrace(predictions, halts, confidence)
+
+
+@dataclass
+class CoTAnswers:
+    predictions: np.ndarray  # [N, L] uint8: the parsed answers (all zeros where none parsed)
+    parsed: np.ndarray  # [N] bool: an answer could be read from the output
+    finished: np.ndarray  # [N] bool: the model wrote its end token within the budget
+    tokens: np.ndarray  # [N] int: tokens generated
+
+
+@torch.no_grad()
+def run_cot(run: Run, inputs: np.ndarray, batch_size: int = 128, progress=None) -> CoTAnswers:
+    """Greedy decoding of a chain-of-thought run on token rows ``inputs`` [N, L]."""
+    codec, family = run.codec, run.family
+    count, length = inputs.shape
+    out = CoTAnswers(np.zeros((count, length), dtype=np.uint8), np.zeros(count, dtype=bool),
+                     np.zeros(count, dtype=bool), np.zeros(count, dtype=np.int64))
+    device = next(run.model.parameters()).device
+    for start in range(0, count, batch_size):
+        rows = range(start, min(count, start + batch_size))
+        prompts = torch.tensor([codec.prompt_tokens(inputs[r]) for r in rows], device=device)
+        with run.autocast:
+            decoded = run.model.generate(prompts, codec.token["EOS"])
+        for row, result in zip(rows, decoded, strict=True):
+            out.finished[row], out.tokens[row] = result.finished, len(result.tokens)
+            answer = codec.answer(result.tokens) if result.finished else None
+            if answer is not None:
+                out.parsed[row] = True
+                out.predictions[row] = family.encode(answer)
+        if progress:
+            progress(len(rows))
+    return out

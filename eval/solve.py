@@ -1,0 +1,105 @@
+"""Solve a user's own puzzles with a trained run, and check every answer.
+
+Each puzzle is checked by the family's exact solver before the model runs: one without a
+solution, or a Sudoku with several, is reported as such and not given to the model (its answer
+could not be graded). The model runs with learned halting (at most the training segments) or a
+fixed number of segments; the family's grader judges each answer.
+
+This module deliberately does not parse command lines or print (``hrm/cli.py`` does).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eval.runs import Run, run_cot, run_segments
+from puzzles.base import Grade, Grid
+
+
+@dataclass
+class Answer:
+    puzzle: Grid
+    problem: str | None = None  # why the model was not run: "no solution", "several solutions"
+    answer: Grid | None = None
+    grade: Grade | None = None
+    segments: int | None = None  # segments run (None for chain of thought)
+    confidence: float | None = None  # the halting head's probability of "halt" when it stopped
+    tokens: int | None = None  # chain of thought: tokens generated
+    seconds: float = 0.0  # this puzzle's share of the batch's time
+    steps: list[Grid] = field(default_factory=list)  # the answer after each segment run
+
+
+def puzzle_problem(run: Run, puzzle: Grid) -> str | None:
+    """Why ``puzzle`` cannot be given to the model, or None when it can."""
+    solution = run.family.solve(puzzle)
+    if solution.count == 0:
+        return "no solution" if run.family.name != "maze" else "no path from start to goal"
+    if solution.count > 1 and run.family.name != "maze":  # any shortest path is a maze answer
+        return "several solutions"
+    return None
+
+
+def solve_puzzles(
+    run: Run, puzzles: list[Grid], segments: int | None = None, batch_size: int = 256
+) -> list[Answer]:
+    """Check, solve and grade ``puzzles``. ``segments``: run exactly that many (no halting);
+    default: learned halting with at most the training segments."""
+    family = run.family
+    answers = [Answer(np.asarray(p), puzzle_problem(run, p)) for p in puzzles]
+    todo = [a for a in answers if a.problem is None]
+    if not todo:
+        return answers
+    inputs = np.stack([family.encode(a.puzzle) for a in todo])
+    started = time.perf_counter()
+    if run.kind == "cot":
+        decoded = run_cot(run, inputs, batch_size)
+        seconds = (time.perf_counter() - started) / len(todo)
+        for i, item in enumerate(todo):
+            item.tokens, item.seconds = int(decoded.tokens[i]), seconds
+            if decoded.parsed[i]:
+                item.answer = family.decode(decoded.predictions[i])
+                item.grade = family.grade(item.puzzle, item.answer)
+            else:
+                reason = "ran out of token budget" if not decoded.finished[i] else "no answer"
+                item.grade = Grade(solved=False, reason=reason)
+        return answers
+    cap = segments or run.max_segments
+    trace = run_segments(run, inputs, cap, batch_size)
+    seconds = (time.perf_counter() - started) / len(todo)
+    used = np.full(len(todo), trace.predictions.shape[1]) if segments else trace.halted_at(cap)
+    for i, item in enumerate(todo):
+        last = int(used[i])
+        item.steps = [family.decode(trace.predictions[i, s]) for s in range(last)]
+        item.answer = item.steps[-1]
+        item.grade = family.grade(item.puzzle, item.answer)
+        item.segments, item.seconds = last, seconds
+        item.confidence = float(trace.confidence[i, last - 1])
+    return answers
+
+
+def cell_places(run: Run) -> list[tuple[int, int]]:
+    """(line, column), 0-based, of every cell in the text ``family.format`` writes (the same
+    for every grid of a family)."""
+    family = run.family
+    if family.name == "maze":  # one character per cell
+        return [(r, c) for r in range(family.size) for c in range(family.size)]
+    blank = family.format(np.zeros((family.size, family.size), dtype=np.uint8))
+    return [(line - 1, column - 1) for line, column in family.parse_many(blank)[0].positions]
+
+
+def changes_beside(run: Run, before: Grid, after: Grid) -> str:
+    """``after`` as text, and beside it the same grid showing only the cells that changed
+    since ``before`` (a '·' elsewhere), so a reader sees what one segment did."""
+    text = run.family.format(after).rstrip("\n")
+    lines = text.split("\n")
+    marked = [list(line) for line in lines]
+    changed = (np.asarray(before) != np.asarray(after)).reshape(-1)
+    for (line, column), differs in zip(cell_places(run), changed, strict=True):
+        if not differs:
+            marked[line][column] = "·"
+    width = max(len(line) for line in lines)
+    return "\n".join(f"{line:<{width}}   {''.join(mark)}"
+                     for line, mark in zip(lines, marked, strict=True))
