@@ -218,6 +218,44 @@ class CoTModel(nn.Module):
             logits = self(token[:, None], caches)[:, -1]
         return [Decoded(tokens, bool(d)) for tokens, d in zip(out, done, strict=True)]
 
+    @torch.no_grad()
+    def beam_search(self, prompts: torch.Tensor, eos: int, beams: int) -> list[Decoded]:
+        """The most likely continuation of each prompt [B, P] that ``beams`` hypotheses per
+        prompt find, within the ``max_len`` budget. A hypothesis that wrote EOS keeps its score
+        and stops growing; scores are summed log-probabilities (no length normalisation: a
+        trace is as long as its puzzle needs)."""
+        batch, length = prompts.shape
+        caches = [KVCache() for _ in self.blocks]
+        logits = self(prompts.repeat_interleave(beams, 0), caches)[:, -1]  # [B*K, V]
+        vocab = logits.shape[-1]
+        scores = torch.full((batch, beams), float("-inf"))
+        scores[:, 0] = 0.0  # all hypotheses start identical: grow only the first at step one
+        history = torch.zeros(batch * beams, 0, dtype=torch.long)
+        done = torch.zeros(batch * beams, dtype=torch.bool)
+        for _ in range(self.config.max_len - length):
+            log_probs = torch.log_softmax(logits.float(), dim=-1)
+            log_probs[done] = float("-inf")
+            log_probs[done, eos] = 0.0  # a finished hypothesis only pads, at no cost
+            total = (scores.view(-1, 1) + log_probs).view(batch, beams * vocab)
+            scores, index = total.topk(beams, dim=-1)  # [B, K]
+            source = (torch.arange(batch)[:, None] * beams + index // vocab).view(-1)
+            token = (index % vocab).view(-1)
+            for cache in caches:
+                cache.keys, cache.values = cache.keys[source], cache.values[source]
+            history = torch.cat([history[source], token[:, None]], dim=1)
+            done = done[source] | (token == eos)
+            if bool(done.all()):
+                break
+            logits = self(token[:, None], caches)[:, -1]
+        best = scores.argmax(-1) + torch.arange(batch) * beams
+        decoded = []
+        for row in best.tolist():
+            tokens = history[row].tolist()
+            finished = eos in tokens
+            decoded.append(Decoded(tokens[:tokens.index(eos) + 1] if finished else tokens,
+                                   finished))
+        return decoded
+
 
 # --- training data and steps ------------------------------------------------------------------
 
@@ -306,9 +344,10 @@ def cot_step(model: CoTModel, inputs: torch.Tensor, targets: torch.Tensor):
 
 @torch.no_grad()
 def evaluate_cot(
-    model: CoTModel, codec: CoTCodec, dataset, batch_size: int = 128, limit: int | None = None
+    model: CoTModel, codec: CoTCodec, dataset, batch_size: int = 128, limit: int | None = None,
+    beams: int = 1,
 ) -> dict:
-    """Greedy decoding on a split: exact solve rate (graded by the family), answer-cell
+    """Greedy (or beam) decoding on a split: exact solve rate (graded by the family), answer-cell
     accuracy (0 for an unparseable answer), the share that finished within the token budget,
     and tokens generated per puzzle."""
     model.eval()
@@ -318,7 +357,10 @@ def evaluate_cot(
     for start in range(0, count, batch_size):
         rows = range(start, min(count, start + batch_size))
         prompts = torch.tensor([codec.prompt_tokens(dataset.inputs[r]) for r in rows])
-        for row, decoded in zip(rows, model.generate(prompts, codec.token["EOS"]), strict=True):
+        eos = codec.token["EOS"]
+        outputs = (model.beam_search(prompts, eos, beams) if beams > 1
+                   else model.generate(prompts, eos))
+        for row, decoded in zip(rows, outputs, strict=True):
             finished += decoded.finished
             generated += len(decoded.tokens)
             answer = codec.answer(decoded.tokens) if decoded.finished else None

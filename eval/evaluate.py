@@ -38,7 +38,9 @@ def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float,
     p = successes / total
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends, no rounding
+    high = 1.0 if successes == total else min(1.0, centre + half)
+    return low, high
 
 
 def segment_caps(max_segments: int, factor: int = 4) -> list[int]:
@@ -98,10 +100,12 @@ def evaluate(
     batch_size: int = 256,
     limit: int | None = None,
     progress=None,
+    beams: int = 1,
 ) -> dict:
     """Every measure of ``run`` on ``dataset`` (its first ``limit`` puzzles) as a JSON-ready
     dict. ``caps``: the segment counts of the scaling curve (default: ``segment_caps``).
-    ``progress``: a callable given the puzzles done (for a progress bar)."""
+    ``progress``: a callable given the puzzles done (for a progress bar). ``beams``: beam width
+    for chain-of-thought decoding (1: greedy)."""
     if limit is not None and limit < len(dataset):
         dataset = dataset.head(limit)
     if dataset.family.name != run.family.name or dataset.family.size != run.family.size:
@@ -111,7 +115,7 @@ def evaluate(
               "family": run.family.name, "size": run.family.size, "puzzles": len(dataset),
               "parameters": sum(p.numel() for p in run.model.parameters())}
     if run.kind == "cot":
-        return {**header, **_evaluate_cot(run, dataset, batch_size, progress)}
+        return {**header, **_evaluate_cot(run, dataset, batch_size, progress, beams)}
 
     trained = run.max_segments
     caps = [1] if trained == 1 else sorted(set(caps or segment_caps(trained)))
@@ -146,8 +150,9 @@ def evaluate(
     }
 
 
-def _evaluate_cot(run: Run, dataset: PuzzleDataset, batch_size: int, progress) -> dict:
-    answers = run_cot(run, dataset.inputs, batch_size, progress)
+def _evaluate_cot(run: Run, dataset: PuzzleDataset, batch_size: int, progress,
+                  beams: int) -> dict:
+    answers = run_cot(run, dataset.inputs, batch_size, progress, beams)
     headline = answer_measures(dataset, answers.predictions)
     solved = headline.pop("_solved_rows") & answers.parsed
     headline["solved"] = rate(solved)
@@ -156,6 +161,7 @@ def _evaluate_cot(run: Run, dataset: PuzzleDataset, batch_size: int, progress) -
     flops = [cot_generation_flops(run.model.config, prompt, int(n)) for n in answers.tokens]
     return {
         "segments": None,
+        "decoding": "greedy" if beams == 1 else f"beam search, {beams} beams",
         **headline,
         "by_tier": by_tier(dataset, solved),
         "finished": float(answers.finished.mean()),

@@ -40,7 +40,8 @@ def evaluation_text(result: dict) -> str:
         ("fill accuracy", percent(result["fill_accuracy"]) + "  (cells to work out)"),
     ]
     if result["segments"] is None:  # chain of thought
-        rows += [("finished", percent(result["finished"])),
+        rows += [("decoding", result["decoding"]),
+                 ("finished", percent(result["finished"])),
                  ("answer parsed", percent(result["parsed"])),
                  ("tokens", f"{result['mean_tokens']:.0f} mean, {result['max_tokens']} max")]
     else:

@@ -46,6 +46,7 @@ class Run:
     family: PuzzleFamily
     step: int  # optimiser steps the checkpoint holds
     data: dict  # the training dataset's meta.json: family options, difficulty, seed
+    data_path: Path | None = None  # where the training dataset was (its test split is there)
     codec: CoTCodec | None = None  # chain of thought only
 
     @property
@@ -98,7 +99,9 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         raise RunError(f"{folder}: weights do not fit the config ({first})") from None
     model.to(device).eval()
     codec = CoTCodec(family) if kind == "cot" else None
-    return Run(path, kind, config, model, family, int(info["step"]), raw["family"], codec)
+    data_path = Path(raw["data_path"]) if raw.get("data_path") else None
+    return Run(path, kind, config, model, family, int(info["step"]), raw["family"], data_path,
+               codec)
 
 
 @dataclass
@@ -117,7 +120,7 @@ class SegmentTrace:
         return halts.argmax(1) + 1
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def run_segments(
     run: Run, inputs: np.ndarray, segments: int, batch_size: int = 256, progress=None
 ) -> SegmentTrace:
@@ -155,9 +158,11 @@ class CoTAnswers:
     tokens: np.ndarray  # [N] int: tokens generated
 
 
-@torch.no_grad()
-def run_cot(run: Run, inputs: np.ndarray, batch_size: int = 128, progress=None) -> CoTAnswers:
-    """Greedy decoding of a chain-of-thought run on token rows ``inputs`` [N, L]."""
+@torch.inference_mode()
+def run_cot(run: Run, inputs: np.ndarray, batch_size: int = 128, progress=None,
+            beams: int = 1) -> CoTAnswers:
+    """Greedy (or ``beams``-wide beam) decoding of a chain-of-thought run on token rows
+    ``inputs`` [N, L]."""
     codec, family = run.codec, run.family
     count, length = inputs.shape
     out = CoTAnswers(np.zeros((count, length), dtype=np.uint8), np.zeros(count, dtype=bool),
@@ -166,8 +171,10 @@ def run_cot(run: Run, inputs: np.ndarray, batch_size: int = 128, progress=None) 
     for start in range(0, count, batch_size):
         rows = range(start, min(count, start + batch_size))
         prompts = torch.tensor([codec.prompt_tokens(inputs[r]) for r in rows], device=device)
+        eos = codec.token["EOS"]
         with run.autocast:
-            decoded = run.model.generate(prompts, codec.token["EOS"])
+            decoded = (run.model.beam_search(prompts, eos, beams) if beams > 1
+                       else run.model.generate(prompts, eos))
         for row, result in zip(rows, decoded, strict=True):
             out.finished[row], out.tokens[row] = result.finished, len(result.tokens)
             answer = codec.answer(result.tokens) if result.finished else None

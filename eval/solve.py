@@ -43,10 +43,12 @@ def puzzle_problem(run: Run, puzzle: Grid) -> str | None:
 
 
 def solve_puzzles(
-    run: Run, puzzles: list[Grid], segments: int | None = None, batch_size: int = 256
+    run: Run, puzzles: list[Grid], segments: int | None = None, batch_size: int = 256,
+    beams: int = 1,
 ) -> list[Answer]:
     """Check, solve and grade ``puzzles``. ``segments``: run exactly that many (no halting);
-    default: learned halting with at most the training segments."""
+    default: learned halting with at most the training segments. ``beams``: beam width of
+    chain-of-thought decoding (1: greedy)."""
     family = run.family
     answers = [Answer(np.asarray(p), puzzle_problem(run, p)) for p in puzzles]
     todo = [a for a in answers if a.problem is None]
@@ -55,7 +57,7 @@ def solve_puzzles(
     inputs = np.stack([family.encode(a.puzzle) for a in todo])
     started = time.perf_counter()
     if run.kind == "cot":
-        decoded = run_cot(run, inputs, batch_size)
+        decoded = run_cot(run, inputs, batch_size, beams=beams)
         seconds = (time.perf_counter() - started) / len(todo)
         for i, item in enumerate(todo):
             item.tokens, item.seconds = int(decoded.tokens[i]), seconds

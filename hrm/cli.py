@@ -6,6 +6,7 @@ and exit code 2; ``main`` is the only place that turns exceptions into exit code
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -323,6 +324,8 @@ def _fresh_test_set(run, difficulty: str | None, count: int, seed: int, folder: 
 @click.option("--segments", "segments_text", metavar="N,N,...",
               help="Segment counts of the scaling curve (default: 1, 2, 4, … up to 4× training).")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N puzzles only.")
+@click.option("--beams", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Chain-of-thought runs: beam width (1: greedy decoding).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--json", "json_file", type=click.Path(path_type=Path), help="Write results here.")
 @click.option("--plots", "plots_dir", type=click.Path(path_type=Path), help="Write PNG plots here.")
@@ -337,6 +340,7 @@ def eval_command(
     seed: int,
     segments_text: str | None,
     limit: int | None,
+    beams: int,
     batch_size: int,
     json_file: Path | None,
     plots_dir: Path | None,
@@ -363,11 +367,12 @@ def eval_command(
         if count is not None:
             data_path = _fresh_test_set(run, difficulty, count, seed, Path(scratch))
         elif data_path is None:
-            data_path = Path(json.loads((run_dir / "config.json").read_text())["data_path"])
+            data_path = run.data_path
         dataset = PuzzleDataset(data_path, split)
         total = min(len(dataset), limit or len(dataset))
         with tqdm(total=total, unit="puzzle", desc="evaluating", leave=False) as bar:
-            result = evaluate(run, dataset, caps, batch_size, limit, progress=bar.update)
+            result = evaluate(run, dataset, caps, batch_size, limit, progress=bar.update,
+                              beams=beams)
     result["data"] = str(data_path) if count is None else f"fresh: {count} puzzles, seed {seed}"
     click.echo(evaluation_text(result))
     if json_file:
@@ -401,47 +406,10 @@ def _answer_record(family, number: int, line: int, item) -> dict:
     }
 
 
-@cli.command("solve")
-@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
-@click.argument("puzzle")
-@click.option("--segments", type=click.IntRange(min=1),
-              help="Run exactly N segments (default: learned halting, at most the training "
-              "segments).")
-@click.option("--show-steps", is_flag=True,
-              help="Print the answer after every segment, beside the cells that segment changed.")
-@click.option("--format", "output", type=click.Choice(["text", "json", "csv"]), default="text",
-              show_default=True)
-def solve_command(
-    run_dir: Path, puzzle: str, segments: int | None, show_steps: bool, output: str
-) -> None:
-    """Solve PUZZLE (a puzzle string, a FILE of puzzles, or - for stdin) with the model of RUN.
+def _print_answers(run, records: list[dict], answers: list, show_steps: bool, output: str) -> None:
+    from eval.solve import changes_beside
 
-    Exit 0 when every answer is correct, 1 when some are not, 2 for bad input (including a
-    puzzle with no solution or several, which is reported and not solved).
-    """
-    import csv
-
-    from eval.evaluate import describe
-    from eval.runs import load_run
-    from eval.solve import changes_beside, solve_puzzles
-    from puzzles.inputs import detect, read_text
-
-    run = load_run(run_dir)
     family = run.family
-    text, source = read_text(puzzle)
-    try:
-        found = detect(text, source)
-    except PuzzleError:
-        found = None  # let the run's own family give the precise parse error below
-    if found and found != (family.name, family.size):
-        raise click.UsageError(f"{source} holds a {found[1]}×{found[1]} {found[0]} but "
-                               f"{run_dir} solves {describe(family)}")
-    parsed = family.parse_many(text, source)
-    if not parsed:
-        raise PuzzleError("no puzzle found", source=source)
-    answers = solve_puzzles(run, [p.grid for p in parsed], segments)
-    records = [_answer_record(family, n, p.line, a)
-               for n, (p, a) in enumerate(zip(parsed, answers, strict=True), start=1)]
     if output == "json":
         click.echo(json.dumps(records, indent=2))
     elif output == "csv":
@@ -469,9 +437,130 @@ def solve_command(
             elif item.answer is not None:
                 click.echo(family.format(item.answer).rstrip("\n"))
             click.echo()
+
+
+@cli.command("solve")
+@click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
+@click.argument("puzzle")
+@click.option("--segments", type=click.IntRange(min=1),
+              help="Run exactly N segments (default: learned halting, at most the training "
+              "segments).")
+@click.option("--show-steps", is_flag=True,
+              help="Print the answer after every segment, beside the cells that segment changed.")
+@click.option("--format", "output", type=click.Choice(["text", "json", "csv"]), default="text",
+              show_default=True)
+@click.option("--beams", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Chain-of-thought runs: beam width (1: greedy decoding).")
+def solve_command(
+    run_dir: Path, puzzle: str, segments: int | None, show_steps: bool, output: str, beams: int
+) -> None:
+    """Solve PUZZLE (a puzzle string, a FILE of puzzles, or - for stdin) with the model of RUN.
+
+    Exit 0 when every answer is correct, 1 when some are not, 2 for bad input (including a
+    puzzle with no solution or several, which is reported and not solved).
+    """
+    from eval.evaluate import describe
+    from eval.runs import load_run
+    from eval.solve import solve_puzzles
+    from puzzles.inputs import detect, read_text
+
+    run = load_run(run_dir)
+    family = run.family
+    text, source = read_text(puzzle)
+    try:
+        found = detect(text, source)
+    except PuzzleError:
+        found = None  # let the run's own family give the precise parse error below
+    if found and found != (family.name, family.size):
+        raise click.UsageError(f"{source} holds a {found[1]}×{found[1]} {found[0]} but "
+                               f"{run_dir} solves {describe(family)}")
+    parsed = family.parse_many(text, source)
+    if not parsed:
+        raise PuzzleError("no puzzle found", source=source)
+    answers = solve_puzzles(run, [p.grid for p in parsed], segments, beams=beams)
+    records = [_answer_record(family, n, p.line, a)
+               for n, (p, a) in enumerate(zip(parsed, answers, strict=True), start=1)]
+    _print_answers(run, records, answers, show_steps, output)
     if any(a.problem for a in answers):
         sys.exit(EXIT_BAD_INPUT)
     sys.exit(EXIT_OK if all(a.grade.solved for a in answers) else EXIT_SOME_FAILED)
+
+
+# --- hrm compare and hrm quickstart -----------------------------------------------------------
+
+
+def _default_preset(family: str, size: int) -> str:
+    if family == "maze":
+        return "maze-small"
+    return "tiny" if size <= 4 else "cpu-small"
+
+
+@cli.command("compare")
+@click.option("--family", type=click.Choice(FAMILIES), default="sudoku", show_default=True)
+@click.option("--size", type=int, help="Grid size (default: 9 for Sudoku, 15 for mazes).")
+@click.option("--difficulty", help="Tier (default: easy for Sudoku, hard for mazes).")
+@click.option("--models", default="hrm,transformer", show_default=True,
+              help="Comma-separated model kinds: hrm, transformer, cot.")
+@click.option("--budget", default="30m", show_default=True,
+              help="Per model and seed: time (30m, 90s, 1.5h), example-segments or FLOPs.")
+@click.option("--budget-kind", type=click.Choice(["time", "examples", "flops"]), default="time",
+              show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--train", "n_train", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--test", "n_test", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--preset", help="Recipe for every model (default: by family and size).")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override one setting for every model (repeatable).")
+@click.option("--data", "data_path", type=click.Path(path_type=Path),
+              help="Use this dataset instead of building one.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for the data, the runs and comparison.md (rerun to resume).")
+def compare_command(family: str, size: int | None, difficulty: str | None, models: str,
+                    budget: str, budget_kind: str, seeds: int, n_train: int, n_test: int,
+                    preset: str | None, overrides: tuple[str, ...], data_path: Path | None,
+                    out: Path) -> None:
+    """Train several models under one budget on the same data, evaluate them on the same test
+    set, and write OUT/comparison.md, comparison.json and comparison.png."""
+    from eval.compare import Comparison, compare, parse_budget
+
+    if data_path is not None:
+        meta = read_meta(data_path)
+        family, size, difficulty = meta["family"], meta["size"], meta["difficulty"]
+    size = size or (9 if family == "sudoku" else 15)
+    difficulty = difficulty or ("easy" if family == "sudoku" else "hard")
+    spec = Comparison(family, size, difficulty, [m.strip() for m in models.split(",")],
+                      parse_budget(budget, budget_kind), budget_kind, seeds, n_train, n_test,
+                      preset or _default_preset(family, size), list(overrides),
+                      str(data_path) if data_path else None)
+    compare(spec, out, echo=lambda line: click.echo(line, err=True))
+    click.echo((out / "comparison.md").read_text().rstrip("\n"))
+
+
+@cli.command("quickstart")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/quickstart"),
+              show_default=True, help="Folder for the data and runs (rerun to resume).")
+@click.option("--budget", default="2m", show_default=True, help="Training time per model.")
+def quickstart_command(out: Path, budget: str) -> None:
+    """Build 4×4 Sudoku puzzles, train HRM and a same-size transformer for a few minutes each,
+    compare them on unseen puzzles, and watch HRM solve one segment by segment."""
+    from eval.compare import Comparison, compare, parse_budget
+    from eval.runs import load_run
+    from eval.solve import solve_puzzles
+
+    spec = Comparison("sudoku", 4, "easy", ["hrm", "transformer"], parse_budget(budget, "time"),
+                      test=200, preset="tiny")
+    click.echo(f"Training HRM and a transformer on 1,000 4×4 Sudoku puzzles, {budget} each "
+               f"(folder {out})", err=True)
+    compare(spec, out, echo=lambda line: click.echo(line, err=True))
+    click.echo((out / "comparison.md").read_text())
+    run = load_run(out / "runs" / "hrm-seed0")
+    test = PuzzleDataset(out / "data", "test")
+    puzzle = run.family.decode(test.inputs[0])
+    click.echo(f"HRM on the first test puzzle (hrm solve {out / 'runs' / 'hrm-seed0'} "
+               f"{run.family.format(puzzle, style='line').strip()} --show-steps):\n")
+    answers = solve_puzzles(run, [puzzle])
+    record = _answer_record(run.family, 1, 1, answers[0])
+    _print_answers(run, [record], answers, True, "text")
 
 
 # --- entry point ------------------------------------------------------------------------------

@@ -89,3 +89,11 @@ def cot_generation_flops(config: CoTConfig, prompt: int, generated: int) -> int:
     attention = 4 * config.hidden * total * (total + 1) // 2  # token t attends over t tokens
     head = (generated + 1) * 2 * config.hidden * config.vocab_size
     return config.layers * (projections + attention) + head
+
+
+def cot_training_flops(config: CoTConfig, tokens: int) -> int:
+    """FLOPs of one training step of a chain-of-thought model on one sequence of ``tokens``
+    (forward and backward; causal attention counted at full cost, an upper bound)."""
+    forward = (config.layers * block_flops(tokens, config.hidden, config.expansion)
+               + head_flops(tokens, config.hidden, config.vocab_size))
+    return 3 * forward

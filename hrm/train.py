@@ -69,6 +69,10 @@ class TrainConfig:
     warmup_steps: int = 100
     schedule: str = "constant"  # or "cosine" (to 10% of lr at max_steps)
     max_steps: int = 1000
+    # a wall-time budget for training (evaluations not counted): the run stops when it is spent
+    # and the cosine schedule follows the clock instead of the step count. Not reproducible
+    # bit for bit, since the step a schedule point falls on depends on the machine's speed
+    max_seconds: float | None = None
     # the first shallow_steps run one high- and one low-level cycle and one segment per puzzle:
     # at 9×9, HRM trained at full depth from scratch stays stuck copying its input
     shallow_steps: int = 0
@@ -128,6 +132,8 @@ class RunConfig:
         if built["train"].schedule not in ("constant", "cosine"):
             raise ValueError("train.schedule must be 'constant' or 'cosine', "
                              f"not {built['train'].schedule!r}")
+        if built["train"].max_seconds is not None and built["train"].max_seconds <= 0:
+            raise ValueError("train.max_seconds must be positive")
         if built["train"].dtype not in ("fp32", "bf16"):
             raise ValueError(f"train.dtype must be 'fp32' or 'bf16', not {built['train'].dtype!r}")
         return cls(model=model, **built)
@@ -217,12 +223,15 @@ def phase(config: RunConfig, step: int) -> tuple[ACTConfig, tuple[int, int] | No
     return config.act, None, config.train.eval_segments or config.act.max_segments
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
+def learning_rate(config: TrainConfig, step: int, seconds: float = 0.0) -> float:
+    """The rate for the step after ``step``, ``seconds`` of training into the run."""
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     if config.schedule == "cosine":
         span = max(1, config.max_steps - config.warmup_steps)
         progress = min(1.0, (step - config.warmup_steps) / span)
+        if config.max_seconds:
+            progress = max(progress, min(1.0, seconds / config.max_seconds))
         return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
     return config.lr
 
@@ -389,6 +398,7 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
                                   betas=tc.betas)
     step, epoch, position, carry = 0, 0, 0, None
+    trained_before = 0.0  # training seconds of earlier sessions of this run (time budgets)
     ema = average_of(model) if tc.ema else {}
     if resume and has_checkpoint(run):
         weights, tensors, info = load_checkpoint(run)
@@ -404,6 +414,7 @@ def train(
         carry = _carry_from(mine)
         torch.set_rng_state(mine["rng.torch"].cpu())
         step, epoch, position = info["step"], info["epoch"], info["position"]
+        trained_before = info.get("train_seconds", 0.0)
     if ddp.is_main:
         write_json_atomic(run / "config.json", {
             **config.to_dict(), "data_path": str(data_path),
@@ -429,25 +440,42 @@ def train(
         for rank, part in enumerate(every_rank):
             tensors.update({f"rank{rank}/{k}": v for k, v in part.items()})
         info = {"step": step, "epoch": epoch, "position": position, "optimizer": settings,
-                "world_size": ddp.world_size}
+                "world_size": ddp.world_size, "train_seconds": training_seconds()}
         save_checkpoint(run, model.state_dict(), tensors, info)
 
     autocast = torch.autocast(ddp.device.type, dtype=torch.bfloat16, enabled=tc.dtype == "bf16")
     last_eval: dict = {}
     metrics_file = (run / "metrics.jsonl").open("a") if ddp.is_main else None
-    bar = tqdm(total=tc.max_steps, initial=step, disable=not (progress and ddp.is_main),
-               unit="step")
+    bar = tqdm(total=None if tc.max_seconds else tc.max_steps, initial=step, unit="step",
+               disable=not (progress and ddp.is_main))
     name = {"hrm": "HRM", "transformer": "Transformer", "cot": "CoT"}[kind]
     bar.set_description(f"{name} {count_parameters(model) / 1e6:.2f}M")
     started, eval_seconds = time.perf_counter(), 0.0  # since this process started the run
     logged_at = started
-    while step < tc.max_steps:
+
+    def training_seconds() -> float:
+        return trained_before + time.perf_counter() - started - eval_seconds
+
+    def finished() -> bool:
+        if step >= tc.max_steps:
+            return True
+        if not tc.max_seconds:
+            return False
+        # every rank must stop at the same step: rank 0's clock decides
+        out_of_time = torch.tensor(float(training_seconds() >= tc.max_seconds))
+        if ddp.world_size > 1:
+            dist.broadcast(out_of_time.to(ddp.device), 0)
+        return bool(out_of_time)
+
+    done = finished()
+    while not done:
         for index, (inputs, labels) in enumerate(loader.epoch(epoch)):
             if index < position:
                 continue  # replaying the epoch's augmentation RNG up to where we stopped
             inputs, labels = inputs.to(ddp.device), labels.to(ddp.device)
+            rate_now = learning_rate(tc, step, training_seconds())
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(tc, step)
+                group["lr"] = rate_now
             act_config, cycles, segments = phase(config, step)
             with autocast:
                 if kind == "cot":
@@ -469,6 +497,7 @@ def train(
                 update_average(ema, model, tc.ema)
             optimizer.zero_grad(set_to_none=True)
             step, position = step + 1, index + 1
+            done = finished()
             bar.update(1)
             record = None
             if step % tc.log_every == 0:
@@ -480,10 +509,10 @@ def train(
                 record["example_segments_per_s"] = round(rate, 1)
                 bar.set_postfix(loss=record["loss"], acc=record["cell_accuracy"],
                                 seg=record["halted_segments"], ex_seg_s=round(rate))
-            if (step % tc.eval_every == 0 or step == tc.max_steps) and ddp.is_main:
+            if (step % tc.eval_every == 0 or done) and ddp.is_main:
                 eval_started = time.perf_counter()
                 with averaged_weights(model, ema), autocast:  # evaluate in the training dtype
-                    limit = None if step == tc.max_steps else tc.eval_limit
+                    limit = None if done else tc.eval_limit
                     if kind == "cot":
                         last_eval = evaluate_cot(model, codec, test_set, limit=limit)
                     else:
@@ -495,12 +524,12 @@ def train(
             if record and metrics_file:
                 elapsed = time.perf_counter() - started
                 metrics_file.write(json.dumps({"step": step, "seconds": round(elapsed, 2),
-                                               "train_seconds": round(elapsed - eval_seconds, 2),
-                                               "lr": learning_rate(tc, step - 1), **record}) + "\n")
+                                               "train_seconds": round(training_seconds(), 2),
+                                               "lr": rate_now, **record}) + "\n")
                 metrics_file.flush()
-            if step % tc.checkpoint_every == 0 or step == tc.max_steps:
+            if step % tc.checkpoint_every == 0 or done:
                 checkpoint()
-            if step >= tc.max_steps:
+            if done:
                 break
         else:
             epoch, position = epoch + 1, 0

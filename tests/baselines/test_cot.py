@@ -104,6 +104,38 @@ def test_greedy_generation_matches_step_by_step_full_passes():
     assert cached == sequence[6:]
 
 
+def sequence_log_prob(model, prompt: torch.Tensor, tokens: list[int]) -> float:
+    """log p(tokens | prompt) under ``model``, from one full causal pass."""
+    sequence = torch.tensor([prompt.tolist() + tokens])
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model(sequence)[0].float(), -1)
+    start = len(prompt) - 1
+    return sum(float(log_probs[start + i, t]) for i, t in enumerate(tokens))
+
+
+def test_beam_search_of_width_one_is_greedy():
+    torch.manual_seed(1)
+    model = CoTModel(CoTConfig(vocab_size=12, max_len=20, hidden=32, layers=2)).eval()
+    prompts = torch.randint(1, 12, (3, 6))
+    for eos in (3, 99):  # often written; never written
+        greedy = model.generate(prompts, eos=eos)
+        beam = model.beam_search(prompts, eos=eos, beams=1)
+        assert [d.tokens for d in beam] == [d.tokens for d in greedy]
+        assert [d.finished for d in beam] == [d.finished for d in greedy]
+
+
+def test_a_beam_as_wide_as_every_prefix_finds_the_most_likely_sequence():
+    # vocabulary 4, 3 tokens to write: 16 beams keep every 2-token prefix, so the search is
+    # exhaustive and must return the argmax over all 64 sequences
+    torch.manual_seed(2)
+    model = CoTModel(CoTConfig(vocab_size=4, max_len=8, hidden=32, layers=2)).eval()
+    for prompt in torch.randint(0, 4, (3, 5)):
+        found = model.beam_search(prompt[None], eos=99, beams=16)[0].tokens
+        every = [[a, b, c] for a in range(4) for b in range(4) for c in range(4)]
+        best = max(every, key=lambda tokens: sequence_log_prob(model, prompt, tokens))
+        assert found == best
+
+
 def test_cot_learns_to_write_4x4_traces_and_answers(tmp_path):
     """The tiny preset's width as a chain-of-thought model, trained by the shared trainer:
     next-token accuracy must rise well above its start (0.17 at step 10, 0.66 at step 200 in

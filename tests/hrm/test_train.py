@@ -157,6 +157,21 @@ def test_warmup_then_constant_or_cosine():
     config.schedule = "cosine"
     assert learning_rate(config, 10) == pytest.approx(1.0)
     assert learning_rate(config, 110) == pytest.approx(0.1)
+    config.max_seconds = 100.0  # the cosine follows the clock when it is ahead of the steps
+    assert learning_rate(config, 10, seconds=50.0) == pytest.approx(0.55)
+    assert learning_rate(config, 10, seconds=500.0) == pytest.approx(0.1)
+
+
+def test_a_time_budget_stops_the_run_and_anneals_by_the_clock(tmp_path, data_dir):
+    config = with_data(tiny_config(max_steps=10**6, max_seconds=2.0, eval_every=10**6,
+                                   checkpoint_every=10**6, schedule="cosine"), data_dir)
+    result = train(config, tmp_path / "run", progress=False)
+    assert set(result) == {"test_exact", "test_cell_accuracy"}  # a final evaluation
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert 2.0 <= lines[-1]["train_seconds"] < 4.0 and "test_exact" in lines[-1]
+    assert lines[-1]["lr"] == pytest.approx(0.1 * config.train.lr, rel=0.05)
+    info = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())
+    assert info["step"] == lines[-1]["step"] and info["train_seconds"] >= 2.0
 
 
 def test_tiny_preset_learns_4x4_sudoku(tmp_path, data_dir):

@@ -1,0 +1,14 @@
+"""Measuring trained models, and using them: load a run, solve puzzles, evaluate on a split.
+
+    from eval import load_run, solve_puzzles, evaluate
+    run = load_run("runs/sudoku")
+    answers = solve_puzzles(run, [run.family.parse(text) for text in puzzle_strings])
+    result = evaluate(run, PuzzleDataset("data/sudoku", "test"))
+"""
+
+from eval.evaluate import evaluate, wilson_interval
+from eval.runs import Run, RunError, load_run
+from eval.solve import Answer, solve_puzzles
+
+__all__ = ["Answer", "Run", "RunError", "evaluate", "load_run", "solve_puzzles",
+           "wilson_interval"]

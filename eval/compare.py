@@ -1,0 +1,238 @@
+"""Several model kinds, one budget, one test set, one table: ``hrm compare`` and the engine of
+``hrm quickstart``.
+
+Every model trains with the shared trainer on the same dataset under the same budget:
+- ``time``: seconds of training (evaluations not counted); the cosine schedule follows the
+  clock, so each model anneals by the end of its budget whatever its speed;
+- ``examples``: example-segments seen (batch × steps), the same for every model;
+- ``flops``: estimated training FLOPs (``hrm/flops.py``); each model gets the steps they buy.
+Then every model is evaluated on the same test split. Runs live in ``OUT/runs/MODEL-seedS``
+with their evaluation beside them, so an interrupted comparison picks up where it stopped:
+finished runs are kept, an unfinished one resumes from its checkpoint.
+
+This module deliberately does not define models or their recipes: a preset and ``--set``
+overrides do, the same for every model kind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baselines.cot import CoTCodec
+from eval.evaluate import evaluate
+from eval.runs import load_run
+from hrm.checkpoint import has_checkpoint, write_json_atomic
+from hrm.flops import cot_training_flops, training_step_flops
+from hrm.presets import preset
+from hrm.train import MODEL_KINDS, RunConfig, apply_override, build_config, train
+from puzzles import make_family
+from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset
+
+BUDGET_KINDS = ("time", "examples", "flops")
+UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_budget(text: str, kind: str) -> float:
+    """'30m', '90s', '1.5h' or plain seconds for time; a number such as 2e5 otherwise."""
+    if kind not in BUDGET_KINDS:
+        raise ValueError(f"budget kind must be one of {', '.join(BUDGET_KINDS)}, not {kind!r}")
+    match = re.fullmatch(r"\s*([0-9.]+(?:e[+-]?[0-9]+)?)\s*([smh]?)\s*", text.lower())
+    if not match or (match.group(2) and kind != "time"):
+        example = "30m, 90s or 1.5h" if kind == "time" else "a number such as 2e5"
+        raise ValueError(f"cannot read budget {text!r}: give {example}")
+    value = float(match.group(1)) * UNITS.get(match.group(2) or "s", 1)
+    if value <= 0:
+        raise ValueError("the budget must be positive")
+    return value
+
+
+@dataclass
+class Comparison:
+    family: str
+    size: int
+    difficulty: str
+    models: list[str]
+    budget: float
+    budget_kind: str = "time"
+    seeds: int = 1
+    train: int = 1000
+    test: int = 1000
+    preset: str = "cpu-small"
+    overrides: list[str] = field(default_factory=list)  # section.key=value, for every model
+    data_path: str | None = None  # an existing dataset instead of building one
+
+    def __post_init__(self) -> None:
+        for kind in self.models:
+            if kind not in MODEL_KINDS:
+                raise ValueError(f"unknown model {kind!r}: choose from {', '.join(MODEL_KINDS)}")
+        if not self.models:
+            raise ValueError("give at least one model")
+        if self.seeds < 1:
+            raise ValueError("--seeds must be at least 1")
+        parse_budget(str(self.budget), self.budget_kind)
+
+
+def prepare_data(spec: Comparison, out: Path) -> Path:
+    if spec.data_path:
+        return Path(spec.data_path)
+    path = out / "data"
+    if not (path / "meta.json").is_file():
+        family = make_family(spec.family, spec.size)  # a clear error for a bad family or size
+        if spec.difficulty not in family.difficulties:
+            raise ValueError(f"unknown difficulty {spec.difficulty!r} for {spec.family}: "
+                             f"choose from {', '.join(family.difficulties)}")
+        options = (("unique_path", True),) if spec.family == "maze" else ()
+        build_dataset(BuildSpec(spec.family, spec.size, spec.difficulty, spec.train, spec.test,
+                                options=options), path, workers=2, force=path.exists())
+    return path
+
+
+def step_flops(config: RunConfig, data: Path) -> float:
+    """Estimated training FLOPs of one step on one example at full depth."""
+    dataset = PuzzleDataset(data, "train")
+    family = dataset.family
+    if config.model.get("kind") != "cot":
+        model_config = build_config(config.model, family.vocab_size, family.seq_len)
+        return training_step_flops(model_config, bootstrapped_target=not config.act.halt_only)
+    codec = CoTCodec(family)  # a sequence: puzzle, trace, answer; its mean length on a sample
+    lengths = [len(codec.encode(family.decode(dataset.inputs[i]), family.decode(dataset.labels[i])))
+               for i in range(min(32, len(dataset)))]
+    tokens = int(np.mean(lengths))
+    model_config = build_config(config.model, codec.vocab_size, tokens)
+    return cot_training_flops(model_config, tokens)
+
+
+def run_config(spec: Comparison, kind: str, seed: int, data: Path) -> RunConfig:
+    """The preset with the overrides, this model kind, this seed and the budget."""
+    raw = preset(spec.preset)
+    raw["data"] = {"path": str(data)}
+    raw["model"]["kind"] = kind
+    raw["train"]["seed"] = seed
+    for assignment in spec.overrides:
+        apply_override(raw, assignment)
+    batch = raw["train"].get("batch_size", 64)
+    if spec.budget_kind == "time":
+        raw["train"]["max_seconds"] = spec.budget
+        raw["train"]["max_steps"] = 10**9
+    elif spec.budget_kind == "examples":
+        raw["train"]["max_steps"] = max(1, math.ceil(spec.budget / batch))
+    else:
+        per_step = step_flops(RunConfig.from_dict(raw), data) * batch
+        raw["train"]["max_steps"] = max(1, math.ceil(spec.budget / per_step))
+    return RunConfig.from_dict(raw)
+
+
+def run_one(spec: Comparison, kind: str, seed: int, data: Path, folder: Path,
+            progress: bool) -> dict:
+    """Train (or resume, or reuse) one run and evaluate it; returns its evaluation."""
+    result_file = folder / "evaluation.json"
+    if result_file.is_file():
+        return json.loads(result_file.read_text())
+    config = run_config(spec, kind, seed, data)
+    train(config, folder, resume=has_checkpoint(folder), progress=progress)
+    run = load_run(folder)
+    result = evaluate(run, PuzzleDataset(data, "test"))
+    metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    result["train_seconds"] = max(m.get("train_seconds", 0.0) for m in metrics)
+    result["train_steps"] = run.step
+    result["training_flops"] = step_flops(config, data) * config.train.batch_size * run.step
+    result["curve"] = [(m["train_seconds"], m["test_exact"]) for m in metrics if "test_exact" in m]
+    result["seed"] = seed
+    write_json_atomic(result_file, result)
+    return result
+
+
+def summarise(kind: str, results: list[dict]) -> dict[str, Any]:
+    """One table row from a model kind's runs (one per seed)."""
+    rates = [r["solved"]["rate"] for r in results]
+    row = {
+        "model": kind, "seeds": len(results), "parameters": results[0]["parameters"],
+        "training_flops": float(np.mean([r["training_flops"] for r in results])),
+        "train_seconds": float(np.mean([r["train_seconds"] for r in results])),
+        "steps": float(np.mean([r["train_steps"] for r in results])),
+        "solved_mean": float(np.mean(rates)), "solved_min": min(rates), "solved_max": max(rates),
+        "copy_accuracy": float(np.mean([r["copy_accuracy"] for r in results])),
+        "fill_accuracy": float(np.mean([r["fill_accuracy"] for r in results])),
+        "inference_flops": float(np.mean([r["inference_flops"] for r in results])),
+    }
+    if len(results) == 1:
+        row["interval"] = (results[0]["solved"]["low"], results[0]["solved"]["high"])
+    if results[0]["segments"] is None:
+        row["used"] = f"{np.mean([r['mean_tokens'] for r in results]):.0f} tokens"
+    else:
+        row["used"] = f"{np.mean([r['halting']['mean_segments'] for r in results]):.1f} " \
+                      f"of {results[0]['segments']} segments"
+    return row
+
+
+def comparison_markdown(spec: Comparison, rows: list[dict]) -> str:
+    unit = {"examples": "example-segments", "flops": "training FLOPs"}
+    budget = (f"{spec.budget / 60:g} minutes of training" if spec.budget_kind == "time"
+              else f"{spec.budget:g} {unit[spec.budget_kind]}")
+    lines = [
+        f"# {spec.size}×{spec.size} {spec.family} `{spec.difficulty}`: {', '.join(spec.models)}",
+        "",
+        f"Budget: {budget} per model; preset `{spec.preset}`"
+        + (f" with {' '.join(spec.overrides)}" if spec.overrides else "")
+        + f"; {spec.seeds} seed{'s' if spec.seeds > 1 else ''} each; solve rates on the same "
+        "test split (mean, and range over seeds or the 95% Wilson interval of one seed).",
+        "",
+        "| model | parameters | training FLOPs | steps | solved | copy acc. | fill acc. | "
+        "used per puzzle | inference FLOPs |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        low, high = row.get("interval", (row["solved_min"], row["solved_max"]))
+        lines.append(
+            f"| {row['model']} | {row['parameters'] / 1e6:.2f}M | {row['training_flops']:.2e} | "
+            f"{row['steps']:.0f} | {100 * row['solved_mean']:.1f}% ({100 * low:.1f}–"
+            f"{100 * high:.1f}) | {100 * row['copy_accuracy']:.1f}% | "
+            f"{100 * row['fill_accuracy']:.1f}% | {row['used']} | "
+            f"{row['inference_flops']:.2e} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(results: dict[str, list[dict]], path: Path) -> None:
+    """Test solve rate against training time, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for index, (kind, runs) in enumerate(results.items()):
+        for number, result in enumerate(runs):
+            seconds, rates = zip(*result["curve"], strict=True) if result["curve"] else ((), ())
+            axes.plot(np.array(seconds) / 60, rates, "o-", color=f"C{index}", alpha=0.8,
+                      label=kind if number == 0 else None)
+    axes.set(xlabel="training minutes", ylabel="test solve rate (exact)", ylim=(0, 1))
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def compare(spec: Comparison, out: str | Path, progress: bool = True, echo=print) -> list[dict]:
+    """Train and evaluate every model and seed; write comparison.md, comparison.json and
+    comparison.png in ``out``; returns the table rows."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = prepare_data(spec, out)
+    results: dict[str, list[dict]] = {}
+    for kind in spec.models:
+        for seed in range(spec.seeds):
+            folder = out / "runs" / f"{kind}-seed{seed}"
+            echo(f"{kind}, seed {seed}: {folder}")
+            results.setdefault(kind, []).append(run_one(spec, kind, seed, data, folder, progress))
+    rows = [summarise(kind, runs) for kind, runs in results.items()]
+    (out / "comparison.md").write_text(comparison_markdown(spec, rows))
+    write_json_atomic(out / "comparison.json", {"spec": spec.__dict__, "rows": rows})
+    plot_curves(results, out / "comparison.png")
+    return rows

@@ -1,0 +1,144 @@
+"""``hrm eval`` and ``hrm solve`` end to end, on briefly trained 4×4 runs."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hrm.cli import cli, main
+from puzzles import make_family
+from puzzles.dataset import PuzzleDataset
+
+FULL_GRID = "1234341221434321"  # a complete 4×4 Sudoku: one solution, nothing to fill
+
+
+def hrm(*args, stdin: str | None = None) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of ``hrm ARGS`` run in this process."""
+    runner = CliRunner()
+    result = runner.invoke(cli, list(map(str, args)), input=stdin, standalone_mode=False,
+                           catch_exceptions=True)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        # main() turns user errors into one line and exit 2: check through it
+        raise result.exception
+    code = result.exception.code if isinstance(result.exception, SystemExit) else 0
+    return code, result.stdout, result.stderr
+
+
+def exit_and_stderr(capsys, *args) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as done:
+        main(list(map(str, args)))
+    return done.value.code, capsys.readouterr().err
+
+
+def test_eval_prints_tables_and_writes_json_and_plots(run_dir, tmp_path):
+    code, out, _ = hrm("eval", run_dir, "--json", tmp_path / "r.json", "--plots", tmp_path / "p")
+    assert code == 0
+    assert "solved" in out and "copy accuracy" in out and "by segments allowed" in out
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["puzzles"] == 64 and result["segments"] == 4
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == [
+        "by_difficulty.png", "scaling.png", "segments.png"]
+
+
+def test_eval_on_a_fresh_test_set(run_dir, tmp_path):
+    code, out, _ = hrm("eval", run_dir, "--count", 20, "--seed", 5, "--segments", "1,2",
+                       "--json", tmp_path / "r.json")
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert code == 0 and result["puzzles"] == 20
+    assert [p["segments"] for p in result["scaling"]] == [1, 2]
+    assert result["data"] == "fresh: 20 puzzles, seed 5"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--count", "10", "--seed", "0"], "would rebuild the run's own training puzzles"),
+    (["--count", "10", "--data", "x"], "give --data or --count, not both"),
+    (["--difficulty", "easy"], "--difficulty needs --count"),
+    (["--segments", "1,x"], "expected numbers separated by commas"),
+    (["--segments", "0"], "segments must be at least 1"),
+    (["--size", "9"], "solves 4×4 sudoku, not 9×9 sudoku"),
+    (["--family", "maze"], "solves 4×4 sudoku, not 4×4 maze"),
+    (["--data", "/no/such/data"], "/no/such/data"),
+])
+def test_eval_bad_input_is_one_line_and_exit_2(run_dir, capsys, args, message):
+    code, err = exit_and_stderr(capsys, "eval", run_dir, *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_eval_of_a_directory_that_is_not_a_run(tmp_path, capsys):
+    code, err = exit_and_stderr(capsys, "eval", tmp_path)
+    assert code == 2 and err.strip() == f"hrm: error: {tmp_path} is not a training run " \
+                                        "(no config.json)"
+
+
+def test_solve_prints_the_answer_verdict_and_segments(run_dir):
+    code, out, _ = hrm("solve", run_dir, FULL_GRID)
+    assert code == 0, out  # copying a complete grid is right
+    assert out.startswith("#1 (line 1): correct; ") and "halting confidence" in out
+
+
+def test_solve_many_from_stdin_with_exit_code_1_when_some_are_wrong(run_dir):
+    data = PuzzleDataset(run_dir / "data", "test")
+    family = data.family
+    lines = [family.format(family.decode(data.inputs[i]), style="line").strip()
+             for i in range(40)]
+    code, out, _ = hrm("solve", run_dir, "-", "--format", "json", stdin="\n".join(lines))
+    records = json.loads(out)
+    assert len(records) == 40 and [r["line"] for r in records] == list(range(1, 41))
+    solved = [r["solved"] for r in records]
+    assert code == (0 if all(solved) else 1)
+    for record in records:  # each verdict is the grader's on the printed answer
+        answer = family.parse(record["answer"])
+        assert family.grade(family.parse(record["input"]), answer).solved == record["solved"]
+
+
+def test_solve_csv_and_fixed_segments(run_dir):
+    code, out, _ = hrm("solve", run_dir, FULL_GRID, "--format", "csv", "--segments", 3)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == 1 and rows[0]["segments"] == "3"
+    assert rows[0]["answer"] == FULL_GRID
+
+
+def test_show_steps_prints_every_segment_and_marks_changes(run_dir):
+    puzzle = "1.3..4.2..1.2.4."  # blanks to fill
+    code, out, _ = hrm("solve", run_dir, puzzle, "--show-steps", "--segments", 2)
+    assert code in (0, 1)
+    assert "segment 1: " in out and "segment 2: " in out
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("segment 1: "))
+    end = next(i for i, line in enumerate(lines) if line.startswith("segment 2: "))
+    changed = int(lines[start].split()[2])
+    marks = sum(ch not in "·|-+ " for line in lines[start + 1:end]
+                for ch in line.split("   ", 1)[1])
+    assert marks == changed  # the right-hand grid shows exactly the changed cells
+
+
+@pytest.mark.parametrize(("puzzle", "message"), [
+    ("1.3..4.2..1.2.4", "cannot tell the puzzle family"),
+    ("11..............", "repeats"),
+    (".7........2375..6.....6...4..12..4.......7....37..1..8...8246.........7.9.6.....2",
+     "holds a 9×9 sudoku but"),
+])
+def test_solve_bad_input_is_one_line_and_exit_2(run_dir, capsys, puzzle, message):
+    code, err = exit_and_stderr(capsys, "solve", run_dir, puzzle)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_solve_reports_a_puzzle_with_several_solutions_without_solving_it(run_dir, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["solve", str(run_dir), "1..............."])
+    out = capsys.readouterr().out
+    assert done.value.code == 2 and out.startswith("#1 (line 1): several solutions")
+
+
+def test_solve_reads_a_file_and_rejects_a_maze(run_dir, tmp_path, capsys):
+    puzzles = tmp_path / "p.txt"
+    puzzles.write_text(FULL_GRID + "\n" + FULL_GRID + "\n")
+    code, out, _ = hrm("solve", run_dir, puzzles, "--format", "json")
+    assert code == 0 and len(json.loads(out)) == 2
+    maze = make_family("maze", 5).format(np.array([[3, 2, 2, 2, 2]] + [[2] * 5] * 3
+                                                  + [[2, 2, 2, 2, 4]], dtype=np.uint8))
+    code, err = exit_and_stderr(capsys, "solve", run_dir, maze)
+    assert code == 2 and "holds a 5×5 maze but" in err

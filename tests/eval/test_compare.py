@@ -1,0 +1,77 @@
+import json
+
+import pytest
+
+from eval.compare import Comparison, compare, parse_budget, run_config
+from hrm.cli import main
+
+
+@pytest.mark.parametrize(("text", "kind", "value"), [
+    ("30m", "time", 1800.0), ("90s", "time", 90.0), ("1.5h", "time", 5400.0),
+    ("45", "time", 45.0), ("2e5", "examples", 2e5), ("1e15", "flops", 1e15),
+])
+def test_budgets_read_units(text, kind, value):
+    assert parse_budget(text, kind) == value
+
+
+@pytest.mark.parametrize(("text", "kind", "message"), [
+    ("30x", "time", "cannot read budget"), ("30m", "examples", "cannot read budget"),
+    ("0", "time", "must be positive"), ("1", "watts", "budget kind must be one of"),
+])
+def test_bad_budgets_say_why(text, kind, message):
+    with pytest.raises(ValueError, match=message):
+        parse_budget(text, kind)
+
+
+def test_each_budget_kind_sets_the_run_length(tmp_path):
+    from puzzles.dataset import BuildSpec, build_dataset
+    data = build_dataset(BuildSpec("sudoku", 4, "easy", 64, 8), tmp_path / "data")
+    spec = Comparison("sudoku", 4, "easy", ["hrm"], 120.0, "time", preset="tiny")
+    config = run_config(spec, "transformer", 2, data)
+    assert config.train.max_seconds == 120.0 and config.train.seed == 2
+    assert config.model["kind"] == "transformer"
+    spec.budget_kind, spec.budget = "examples", 6400.0
+    assert run_config(spec, "hrm", 0, data).train.max_steps == 100  # batch 64
+    spec.budget_kind = "flops"
+    hrm_steps = run_config(spec, "hrm", 0, data).train.max_steps
+    transformer_steps = run_config(spec, "transformer", 0, data).train.max_steps
+    cot_steps = run_config(spec, "cot", 0, data).train.max_steps
+    # an HRM step runs 4 low- and 2 high-level updates: a transformer step is cheaper
+    assert 1 <= hrm_steps < transformer_steps and cot_steps >= 1
+
+
+def test_compare_trains_evaluates_tabulates_and_resumes(tmp_path, capsys):
+    spec = Comparison("sudoku", 4, "easy", ["hrm", "transformer"], 3.0, "time", train=200,
+                      test=32, preset="tiny", overrides=["train.threads=1"])
+    rows = compare(spec, tmp_path, progress=False, echo=lambda line: None)
+    assert [r["model"] for r in rows] == ["hrm", "transformer"]
+    for row in rows:
+        assert 3.0 <= row["train_seconds"] < 6.0 and 0 <= row["solved_mean"] <= 1
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| hrm |" in table and "| transformer |" in table
+    assert (tmp_path / "comparison.png").stat().st_size > 0
+    # a second call reuses the finished runs: nothing retrains
+    stamp = (tmp_path / "runs" / "hrm-seed0" / "evaluation.json").stat().st_mtime
+    assert compare(spec, tmp_path, progress=False, echo=lambda line: None) == rows
+    assert (tmp_path / "runs" / "hrm-seed0" / "evaluation.json").stat().st_mtime == stamp
+    saved = json.loads((tmp_path / "comparison.json").read_text())
+    assert saved["rows"][0]["model"] == "hrm"
+
+
+def test_quickstart_builds_trains_compares_and_solves(tmp_path, capsys):
+    main(["quickstart", "--out", str(tmp_path), "--budget", "3s"])  # returns: exit code 0
+    out = capsys.readouterr().out
+    assert "| hrm |" in out and "| transformer |" in out
+    assert "HRM on the first test puzzle" in out and "segment 1: " in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--models", "hrm,gpt"], "unknown model 'gpt'"),
+    (["--budget", "soon"], "cannot read budget"),
+    (["--difficulty", "brutal", "--size", "4"], "unknown difficulty 'brutal'"),
+])
+def test_compare_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as done:
+        main(["compare", "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,118 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from safetensors.torch import load_file
+
+from eval.evaluate import evaluate, segment_caps, solved_rows, wilson_interval
+from eval.runs import RunError, SegmentTrace, load_run
+from hrm.train import evaluate as training_evaluate
+from puzzles import make_family
+from puzzles.dataset import PuzzleDataset
+
+
+@given(st.integers(0, 500), st.integers(1, 500))
+def test_wilson_interval_holds_the_rate_and_mirrors(successes, total):
+    successes = min(successes, total)
+    low, high = wilson_interval(successes, total)
+    assert 0 <= low <= successes / total <= high <= 1
+    mirror_low, mirror_high = wilson_interval(total - successes, total)
+    assert low == pytest.approx(1 - mirror_high) and high == pytest.approx(1 - mirror_low)
+
+
+def test_wilson_interval_known_values():
+    # 0 of 10: the upper end is z² / (n + z²)
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 1.96**2 / (10 + 1.96**2)))
+    low, high = wilson_interval(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-4) and high == pytest.approx(0.5962, abs=1e-4)
+
+
+@given(st.integers(1, 64))
+def test_segment_caps_double_up_to_four_times_training(trained):
+    caps = segment_caps(trained)
+    assert caps[0] == 1 and caps[-1] == 4 * trained and trained in caps
+    assert caps == sorted(set(caps))
+
+
+def test_halted_at_takes_the_first_halt_within_the_cap():
+    halts = np.array([[False, True, True], [False, False, False], [True, False, False]])
+    trace = SegmentTrace(np.zeros((3, 3, 4), np.uint8), halts, np.zeros((3, 3), np.float32))
+    assert trace.halted_at(3).tolist() == [2, 3, 1]
+    assert trace.halted_at(1).tolist() == [1, 1, 1]
+
+
+def test_another_shortest_path_is_solved_but_not_exact(tmp_path):
+    maze = make_family("maze", 5)
+    puzzle = maze.parse("S....\n.###.\n.###.\n.###.\n....G")
+    one = puzzle.copy()
+    other = puzzle.copy()
+    for r, c in [(1, 0), (2, 0), (3, 0), (4, 0), (4, 1), (4, 2), (4, 3)]:
+        one[r, c] = 5
+    for r, c in [(0, 1), (0, 2), (0, 3), (0, 4), (1, 4), (2, 4), (3, 4)]:
+        other[r, c] = 5
+    assert maze.grade(puzzle, one).solved and maze.grade(puzzle, other).solved
+
+    class Split:  # the three arrays solved_rows reads
+        family = maze
+        inputs = np.stack([maze.encode(puzzle)] * 2)
+        labels = np.stack([maze.encode(one)] * 2)
+
+    broken = other.copy()
+    broken[3, 4] = 2  # a gap in the path
+    predictions = np.stack([maze.encode(other), maze.encode(broken)])
+    solved, exact = solved_rows(Split, predictions)
+    assert solved.tolist() == [True, False] and exact.tolist() == [False, False]
+
+
+def test_evaluation_agrees_with_itself_and_with_the_trainer(run_dir):
+    run = load_run(run_dir)
+    dataset = PuzzleDataset(run_dir / "data", "test")
+    result = evaluate(run, dataset, batch_size=16)
+    assert result["puzzles"] == 64 and result["segments"] == 4 and result["model"] == "hrm"
+    # the headline is the scaling curve's point at the training segments
+    point = next(p for p in result["scaling"] if p["segments"] == 4)
+    assert point["fixed"] == pytest.approx(result["solved"]["rate"])
+    assert point["halting"] == pytest.approx(result["halting"]["solved"]["rate"])
+    assert [p["segments"] for p in result["scaling"]] == [1, 2, 4, 8, 16]
+    assert sum(result["halting"]["histogram"].values()) == 64
+    # cell accuracy is the copy and fill accuracies weighted by their cells
+    copy = dataset.inputs == dataset.labels
+    weighted = (result["copy_accuracy"] * copy.sum() + result["fill_accuracy"] * (~copy).sum())
+    assert weighted / copy.size == pytest.approx(result["cell_accuracy"])
+    assert sum(t["total"] for t in result["by_tier"].values()) == 64
+    # the trainer's own evaluation of the same weights and segments
+    with run.autocast:
+        trainer = training_evaluate(run.model, dataset, 4)
+    assert trainer["test_exact"] == pytest.approx(result["exact"]["rate"])
+    assert trainer["test_cell_accuracy"] == pytest.approx(result["cell_accuracy"])
+    assert result["solved"]["low"] <= result["solved"]["rate"] <= result["solved"]["high"]
+    json.dumps(result)  # JSON-ready
+
+
+def test_limit_and_a_family_mismatch(run_dir, tmp_path):
+    run = load_run(run_dir)
+    dataset = PuzzleDataset(run_dir / "data", "test")
+    assert evaluate(run, dataset, caps=[1, 4], limit=10)["puzzles"] == 10
+    from puzzles.dataset import BuildSpec, build_dataset
+    other = build_dataset(BuildSpec("sudoku", 9, "easy", 0, 4), tmp_path / "nine")
+    with pytest.raises(ValueError, match="the data is 9×9 sudoku but the run solves 4×4 sudoku"):
+        evaluate(run, PuzzleDataset(other, "test"))
+
+
+def test_load_run_uses_the_averaged_weights(tmp_path, tiny_trainer):
+    run_dir = tiny_trainer(tmp_path / "ema", ema=0.9, max_steps=20)
+    trainer = load_file(run_dir / "checkpoint" / "trainer_state.safetensors")
+    run = load_run(run_dir)
+    for name, value in run.model.named_parameters():
+        torch.testing.assert_close(value.detach(), trainer[f"ema/{name}"])
+
+
+def test_load_run_errors_name_the_problem(tmp_path, run_dir):
+    with pytest.raises(RunError, match="is not a training run"):
+        load_run(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(RunError, match="has no checkpoint yet"):
+        load_run(tmp_path)
