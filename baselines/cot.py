@@ -234,8 +234,9 @@ class CoTModel(nn.Module):
         done = torch.zeros(batch * beams, dtype=torch.bool)
         for _ in range(self.config.max_len - length):
             log_probs = torch.log_softmax(logits.float(), dim=-1)
-            log_probs[done] = float("-inf")
-            log_probs[done, eos] = 0.0  # a finished hypothesis only pads, at no cost
+            if bool(done.any()):  # a finished hypothesis only pads, at no cost
+                log_probs[done] = float("-inf")
+                log_probs[done, eos] = 0.0
             total = (scores.view(-1, 1) + log_probs).view(batch, beams * vocab)
             scores, index = total.topk(beams, dim=-1)  # [B, K]
             source = (torch.arange(batch)[:, None] * beams + index // vocab).view(-1)

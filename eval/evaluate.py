@@ -119,8 +119,8 @@ def evaluate(
 
     trained = run.max_segments
     caps = [1] if trained == 1 else sorted(set(caps or segment_caps(trained)))
-    trace = run_segments(run, dataset.inputs, max(caps), batch_size, progress)
-    headline = answer_measures(dataset, trace.predictions[:, min(trained, max(caps)) - 1])
+    trace = run_segments(run, dataset.inputs, max(*caps, trained), batch_size, progress)
+    headline = answer_measures(dataset, trace.predictions[:, trained - 1])
     solved = headline.pop("_solved_rows")
     used = trace.halted_at(trained)
     halted = trace.predictions[np.arange(len(dataset)), used - 1]

@@ -32,7 +32,7 @@ def test_each_budget_kind_sets_the_run_length(tmp_path):
     assert config.model["kind"] == "transformer"
     spec.budget_kind, spec.budget = "examples", 6400.0
     assert run_config(spec, "hrm", 0, data).train.max_steps == 100  # batch 64
-    spec.budget_kind = "flops"
+    spec.budget_kind, spec.budget = "flops", 1e13
     hrm_steps = run_config(spec, "hrm", 0, data).train.max_steps
     transformer_steps = run_config(spec, "transformer", 0, data).train.max_steps
     cot_steps = run_config(spec, "cot", 0, data).train.max_steps
