@@ -8,7 +8,10 @@ from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from eval.evaluate import evaluate, segment_caps, solved_rows, wilson_interval
+from eval.report import evaluation_text
 from eval.runs import RunError, SegmentTrace, load_run
+from hrm.presets import preset
+from hrm.train import RunConfig, train
 from hrm.train import evaluate as training_evaluate
 from puzzles import make_family
 from puzzles.dataset import PuzzleDataset
@@ -116,3 +119,35 @@ def test_load_run_errors_name_the_problem(tmp_path, run_dir):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(RunError, match="has no checkpoint yet"):
         load_run(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def maze_run(tmp_path_factory):
+    raw = preset("tiny")
+    raw["data"] = {"family": "maze", "size": 7, "difficulty": "easy", "train": 128, "test": 32}
+    raw["model"].update(hidden=32, h_layers=1, l_layers=1)
+    raw["train"].update(max_steps=30, eval_every=30, checkpoint_every=30, threads=1)
+    folder = tmp_path_factory.mktemp("maze-run")
+    train(RunConfig.from_dict(raw), folder, progress=False)
+    return folder
+
+
+def test_a_maze_run_is_graded_as_paths(maze_run):
+    run = load_run(maze_run)
+    result = evaluate(run, PuzzleDataset(maze_run / "data", "test"), caps=[1, 4])
+    assert result["family"] == "maze" and result["puzzles"] == 32
+    assert result["solved"]["count"] >= result["exact"]["count"]  # any shortest path counts
+    # walls, start and goal are copied; path cells are filled
+    dataset = PuzzleDataset(maze_run / "data", "test")
+    assert (dataset.inputs != dataset.labels).sum() > 0 and result["fill_accuracy"] is not None
+    assert "valid shortest path" in evaluation_text(result)
+
+
+def test_solve_reports_a_maze_without_a_path(maze_run, capsys):
+    from hrm.cli import main
+
+    blocked = "S.#....\n..#....\n###....\n.......\n.......\n.......\n......G"
+    with pytest.raises(SystemExit) as done:
+        main(["solve", str(maze_run), blocked])
+    assert done.value.code == 2
+    assert capsys.readouterr().out.startswith("#1 (line 1): no path from start to goal")
