@@ -218,6 +218,12 @@ class CoTModel(nn.Module):
             logits = self(token[:, None], caches)[:, -1]
         return [Decoded(tokens, bool(d)) for tokens, d in zip(out, done, strict=True)]
 
+    def decode(self, prompts: torch.Tensor, eos: int, beams: int = 1) -> list[Decoded]:
+        """Greedy decoding, or beam search with ``beams`` > 1."""
+        if beams > 1:
+            return self.beam_search(prompts, eos, beams)
+        return self.generate(prompts, eos)
+
     @torch.no_grad()
     def beam_search(self, prompts: torch.Tensor, eos: int, beams: int) -> list[Decoded]:
         """The most likely continuation of each prompt [B, P] that ``beams`` hypotheses per
@@ -358,9 +364,7 @@ def evaluate_cot(
     for start in range(0, count, batch_size):
         rows = range(start, min(count, start + batch_size))
         prompts = torch.tensor([codec.prompt_tokens(dataset.inputs[r]) for r in rows])
-        eos = codec.token["EOS"]
-        outputs = (model.beam_search(prompts, eos, beams) if beams > 1
-                   else model.generate(prompts, eos))
+        outputs = model.decode(prompts, codec.token["EOS"], beams)
         for row, decoded in zip(rows, outputs, strict=True):
             finished += decoded.finished
             generated += len(decoded.tokens)

@@ -71,8 +71,9 @@ def rate(flags: np.ndarray) -> dict:
             "count": int(flags.sum()), "total": len(flags)}
 
 
-def answer_measures(dataset: PuzzleDataset, predictions: np.ndarray) -> dict:
-    """Solve and exact rates, and cell, copy and fill accuracy, of answers [N, L]."""
+def answer_measures(dataset: PuzzleDataset, predictions: np.ndarray) -> tuple[dict, np.ndarray]:
+    """Solve and exact rates, and cell, copy and fill accuracy, of answers [N, L]; and which
+    puzzles were solved [N]."""
     solved, exact = solved_rows(dataset, predictions)
     correct = predictions == dataset.labels
     copy = dataset.inputs == dataset.labels  # the answer is in the input (givens, walls)
@@ -82,8 +83,7 @@ def answer_measures(dataset: PuzzleDataset, predictions: np.ndarray) -> dict:
         "cell_accuracy": float(correct.mean()),
         "copy_accuracy": float(correct[copy].mean()) if copy.any() else None,
         "fill_accuracy": float(correct[~copy].mean()) if (~copy).any() else None,
-        "_solved_rows": solved,
-    }
+    }, solved
 
 
 def by_tier(dataset: PuzzleDataset, solved: np.ndarray) -> dict[str, dict]:
@@ -120,12 +120,10 @@ def evaluate(
     trained = run.max_segments
     caps = [1] if trained == 1 else sorted(set(caps or segment_caps(trained)))
     trace = run_segments(run, dataset.inputs, max(*caps, trained), batch_size, progress)
-    headline = answer_measures(dataset, trace.predictions[:, trained - 1])
-    solved = headline.pop("_solved_rows")
+    headline, solved = answer_measures(dataset, trace.predictions[:, trained - 1])
     used = trace.halted_at(trained)
     halted = trace.predictions[np.arange(len(dataset)), used - 1]
-    halting = answer_measures(dataset, halted)
-    halting.pop("_solved_rows")
+    halting, _ = answer_measures(dataset, halted)
     histogram = Counter(used.tolist())
     scaling = []
     for cap in caps:
@@ -153,8 +151,8 @@ def evaluate(
 def _evaluate_cot(run: Run, dataset: PuzzleDataset, batch_size: int, progress,
                   beams: int) -> dict:
     answers = run_cot(run, dataset.inputs, batch_size, progress, beams)
-    headline = answer_measures(dataset, answers.predictions)
-    solved = headline.pop("_solved_rows") & answers.parsed
+    headline, solved = answer_measures(dataset, answers.predictions)
+    solved &= answers.parsed
     headline["solved"] = rate(solved)
     headline["exact"] = rate((answers.predictions == dataset.labels).all(-1) & answers.parsed)
     prompt = len(run.codec.prompt_tokens(dataset.inputs[0]))

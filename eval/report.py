@@ -5,7 +5,6 @@ This module deliberately computes nothing: every number it shows is in the dict 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hrm.checkpoint import write_json_atomic
@@ -122,6 +121,3 @@ def plot_evaluation(result: dict, folder: str | Path) -> list[Path]:
         save(figure, "segments.png")
     return written
 
-
-def dumps(result: dict) -> str:
-    return json.dumps(result, indent=2)

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from baselines.cot import CoTCodec, CoTConfig
 from baselines.transformer import TransformerConfig
 from hrm.act import wants_halt
-from hrm.checkpoint import CHECKPOINT, has_checkpoint
+from hrm.checkpoint import CHECKPOINT, has_checkpoint, load_checkpoint
 from hrm.model import HRMConfig
 from hrm.train import RunConfig, build_model, one_pass
 from puzzles.base import PuzzleFamily
@@ -85,10 +84,7 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     except (KeyError, TypeError, ValueError) as error:
         raise RunError(f"{config_file}: not a config this version can read ({error})") from None
     model = build_model(model_config)
-    folder = path / CHECKPOINT
-    info = json.loads((folder / "trainer_state.json").read_text())
-    weights = load_file(folder / "model.safetensors")
-    trainer = load_file(folder / "trainer_state.safetensors")
+    weights, trainer, info = load_checkpoint(path)
     average = {k.split("/", 1)[1]: v for k, v in trainer.items() if k.startswith("ema/")}
     if average:  # the EMA holds parameters only; buffers come from the model's own weights
         weights.update(average)
@@ -96,7 +92,7 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         model.load_state_dict(weights)
     except RuntimeError as error:
         first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
-        raise RunError(f"{folder}: weights do not fit the config ({first})") from None
+        raise RunError(f"{path / CHECKPOINT}: weights do not fit the config ({first})") from None
     model.to(device).eval()
     codec = CoTCodec(family) if kind == "cot" else None
     data_path = Path(raw["data_path"]) if raw.get("data_path") else None
@@ -171,10 +167,8 @@ def run_cot(run: Run, inputs: np.ndarray, batch_size: int = 128, progress=None,
     for start in range(0, count, batch_size):
         rows = range(start, min(count, start + batch_size))
         prompts = torch.tensor([codec.prompt_tokens(inputs[r]) for r in rows], device=device)
-        eos = codec.token["EOS"]
         with run.autocast:
-            decoded = (run.model.beam_search(prompts, eos, beams) if beams > 1
-                       else run.model.generate(prompts, eos))
+            decoded = run.model.decode(prompts, codec.token["EOS"], beams)
         for row, result in zip(rows, decoded, strict=True):
             out.finished[row], out.tokens[row] = result.finished, len(result.tokens)
             answer = codec.answer(result.tokens) if result.finished else None
