@@ -462,9 +462,9 @@ def train(
         if not tc.max_seconds:
             return False
         # every rank must stop at the same step: rank 0's clock decides
-        out_of_time = torch.tensor(float(training_seconds() >= tc.max_seconds))
-        if ddp.world_size > 1:
-            dist.broadcast(out_of_time.to(ddp.device), 0)
+        out_of_time = torch.tensor(float(training_seconds() >= tc.max_seconds), device=ddp.device)
+        if ddp.world_size > 1:  # in place: a copy moved to the GPU would drop rank 0's answer
+            dist.broadcast(out_of_time, 0)
         return bool(out_of_time)
 
     done = finished()
