@@ -1,12 +1,19 @@
 """Evaluation throughput of a ``cpu-small`` model on 9×9 Sudoku: prints a table and writes JSON.
 
-    python benchmarks/eval_speed.py [--run RUN] [--puzzles 1000] [--threads 2]
+    python benchmarks/eval_speed.py [--run RUN] [--puzzles 1000] [--threads 2] [--compile]
 
 Without ``--run`` the model is ``cpu-small`` with its initial (random) weights, which costs the
-same per segment as a trained one. Rows: the model alone (``run_segments``: 8 segments on every
-puzzle) at two batch sizes, fp32 and bf16, eager and compiled; then the whole ``evaluate``
-(grading included) at the training segments only, and with its default scaling curve (1 … 32
-segments). Puzzles per second = puzzles / seconds, after one warm-up batch.
+same per segment as a trained one but never halts early. Rows, side by side in one process
+(the machine is noisy, so compare within a run):
+
+- the model alone (``run_segments``), fp32 and bf16 weights, every puzzle for the training
+  segments ("fixed") or each stopping when its halting head says so ("halting");
+- with ``--compile``, the same under ``torch.compile`` (dynamic batch, frozen weights; its
+  warm-up is reported apart and excluded);
+- the whole ``evaluate`` (grading, tiers, halting histogram): ``--halting`` mode, the training
+  segments, and the default scaling curve (1 … 4× the training segments).
+
+Puzzles per second = puzzles / seconds, after one warm-up batch.
 """
 
 from __future__ import annotations
@@ -25,15 +32,18 @@ from eval.runs import Run, load_run, run_segments
 from hrm.model import HRMConfig
 from hrm.presets import preset
 from hrm.train import RunConfig, build_model
+from puzzles import make_family
 from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset
 
+BATCH = 64  # the fastest batch on two CPU cores (32–256 measured: docs/experiments.md)
 
-def initial_run() -> Run:
+
+def initial_run(dtype: str) -> Run:
     config = RunConfig.from_dict(preset("cpu-small"))
     torch.manual_seed(0)
     model = build_model(HRMConfig(vocab_size=11, seq_len=81, **config.model)).eval()
+    model.to({"fp32": torch.float32, "bf16": torch.bfloat16}[dtype])
     data = {"family": "sudoku", "size": 9, "difficulty": "easy", "seed": 0, "options": {}}
-    from puzzles import make_family
     return Run(Path("(initial weights)"), "hrm", config, model, make_family("sudoku", 9), 0, data)
 
 
@@ -48,45 +58,70 @@ def main() -> None:
     parser.add_argument("--run", help="a trained cpu-small run (default: initial weights)")
     parser.add_argument("--puzzles", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="add torch.compile rows")
     parser.add_argument("--json", default="benchmarks/eval_speed.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    run = load_run(args.run) if args.run else initial_run()
+    runs = {dtype: load_run(args.run, dtype=dtype) if args.run else initial_run(dtype)
+            for dtype in ("fp32", "bf16")}
     with tempfile.TemporaryDirectory() as scratch:
         spec = BuildSpec("sudoku", 9, "easy", 0, args.puzzles, seed=1)
         dataset = PuzzleDataset(build_dataset(spec, Path(scratch) / "data", workers=2), "test")
-    segments = run.max_segments
+    segments = runs["bf16"].max_segments
     rows = []
-    for batch in (64, 256):
-        for dtype in ("fp32", "bf16"):
-            for compiled in (False, True):
-                config = replace(run.config, train=replace(run.config.train, dtype=dtype))
-                model = torch.compile(run.model) if compiled else run.model
-                case = replace(run, config=config, model=model)
-                warmup = timed(lambda c=case, b=batch: run_segments(c, dataset.inputs[:b],
-                                                                    segments, b))
-                seconds = timed(lambda c=case, b=batch: run_segments(c, dataset.inputs,
-                                                                     segments, b))
-                rows.append({"what": "model only", "batch": batch, "dtype": dtype,
-                             "compiled": compiled, "segments": segments,
-                             "warmup_s": round(warmup, 1),
-                             "puzzles_per_s": round(len(dataset) / seconds, 1)})
-                print(rows[-1], flush=True)
-                torch._dynamo.reset()
-    for caps, label in (([segments], "evaluate, training segments"),
-                        (None, "evaluate, scaling curve")):
-        seconds = timed(lambda caps=caps: evaluate(run, dataset, caps, batch_size=256))
-        rows.append({"what": label, "batch": 256, "dtype": run.config.train.dtype,
-                     "compiled": False, "segments": segments if caps else 4 * segments,
-                     "warmup_s": 0.0, "puzzles_per_s": round(len(dataset) / seconds, 1)})
+
+    def add(what: str, dtype: str, compiled: bool, seconds: float, warmup: float = 0.0,
+            mean_segments: float | None = None) -> None:
+        rows.append({"what": what, "batch": BATCH, "dtype": dtype, "compiled": compiled,
+                     "mean_segments": round(mean_segments or segments, 2),
+                     "warmup_s": round(warmup, 1),
+                     "puzzles_per_s": round(len(dataset) / seconds, 1)})
         print(rows[-1], flush=True)
+
+    def model_rows(run: Run, dtype: str, compiled: bool, warmup: float = 0.0) -> None:
+        for halting in (False, True):
+            holder = {}
+
+            def go(run=run, halting=halting, holder=holder):
+                holder["trace"] = run_segments(run, dataset.inputs, segments, BATCH,
+                                               stop_at_halt=halting)
+
+            run_segments(run, dataset.inputs[:BATCH], segments, BATCH, stop_at_halt=halting)
+            seconds = timed(go)
+            used = holder["trace"].halted_at(segments).mean() if halting else segments
+            add(f"model only, {'halting' if halting else 'fixed'}", dtype, compiled, seconds,
+                warmup, used)
+
+    for dtype in ("fp32", "bf16"):
+        model_rows(runs[dtype], dtype, False)
+    if args.compile:
+        import torch._inductor.config as inductor
+
+        inductor.freezing = True  # inference only: weights become constants, prepacked
+        run = runs["bf16"]
+        compiled = replace(run, model=torch.compile(run.model, dynamic=True))
+        warmup = timed(lambda: run_segments(compiled, dataset.inputs[:2 * BATCH], segments,
+                                            BATCH, stop_at_halt=True))
+        model_rows(compiled, "bf16", True, warmup)
+    run = runs["bf16"]
+    for label, options in (("evaluate --halting", {"halting_only": True}),
+                           ("evaluate, training segments", {"caps": [segments]}),
+                           ("evaluate, scaling curve", {})):
+        holder = {}
+        seconds = timed(lambda options=options, holder=holder: holder.update(
+            result=evaluate(run, dataset, batch_size=BATCH, **options)))
+        result = holder["result"]
+        used = (result["halting"]["mean_segments"] if "halting_only" in options
+                else max(point["segments"] for point in result["scaling"]))
+        add(label, "bf16", False, seconds, mean_segments=used)
     print(f"\n{'what':<28} {'batch':>5} {'dtype':<5} {'compiled':<8} {'segments':>8} "
           f"{'warm-up s':>9} {'puzzles/s':>9}")
     for r in rows:
         print(f"{r['what']:<28} {r['batch']:>5} {r['dtype']:<5} {str(r['compiled']):<8} "
-              f"{r['segments']:>8} {r['warmup_s']:>9} {r['puzzles_per_s']:>9}")
+              f"{r['mean_segments']:>8} {r['warmup_s']:>9} {r['puzzles_per_s']:>9}")
     with open(args.json, "w") as fh:
-        json.dump({"args": vars(args), "run": str(run.path), "rows": rows}, fh, indent=2)
+        json.dump({"args": vars(args), "run": args.run or "(initial weights)", "rows": rows},
+                  fh, indent=2)
 
 
 if __name__ == "__main__":

@@ -97,15 +97,18 @@ def evaluate(
     run: Run,
     dataset: PuzzleDataset,
     caps: list[int] | None = None,
-    batch_size: int = 256,
+    batch_size: int = 64,
     limit: int | None = None,
     progress=None,
     beams: int = 1,
+    halting_only: bool = False,
 ) -> dict:
     """Every measure of ``run`` on ``dataset`` (its first ``limit`` puzzles) as a JSON-ready
     dict. ``caps``: the segment counts of the scaling curve (default: ``segment_caps``).
     ``progress``: a callable given the puzzles done (for a progress bar). ``beams``: beam width
-    for chain-of-thought decoding (1: greedy)."""
+    for chain-of-thought decoding (1: greedy). ``halting_only``: measure learned halting alone,
+    each puzzle stopping when its head says so (the fastest; no fixed-segment measures and no
+    scaling curve), so the headline is the halting answer."""
     if limit is not None and limit < len(dataset):
         dataset = dataset.head(limit)
     if dataset.family.name != run.family.name or dataset.family.size != run.family.size:
@@ -118,6 +121,8 @@ def evaluate(
         return {**header, **_evaluate_cot(run, dataset, batch_size, progress, beams)}
 
     trained = run.max_segments
+    if halting_only:
+        return {**header, **_evaluate_halting(run, dataset, batch_size, progress)}
     caps = [1] if trained == 1 else sorted(set(caps or segment_caps(trained)))
     trace = run_segments(run, dataset.inputs, max(*caps, trained), batch_size, progress)
     headline, solved = answer_measures(dataset, trace.predictions[:, trained - 1])
@@ -136,6 +141,7 @@ def evaluate(
     return {
         **header,
         "segments": trained,
+        "mode": "fixed",
         **headline,
         "by_tier": by_tier(dataset, solved),
         "halting": {
@@ -145,6 +151,27 @@ def evaluate(
         },
         "scaling": scaling,
         "inference_flops": inference_flops(run.model.config, trained),
+    }
+
+
+def _evaluate_halting(run: Run, dataset: PuzzleDataset, batch_size: int, progress) -> dict:
+    trained = run.max_segments
+    trace = run_segments(run, dataset.inputs, trained, batch_size, progress, stop_at_halt=True)
+    used = trace.halted_at(trained)
+    headline, solved = answer_measures(dataset, trace.predictions[:, trained - 1])
+    histogram = Counter(used.tolist())
+    return {
+        "segments": trained,
+        "mode": "halting",
+        **headline,
+        "by_tier": by_tier(dataset, solved),
+        "halting": {
+            "solved": headline["solved"], "exact": headline["exact"],
+            "mean_segments": float(used.mean()),
+            "histogram": {str(k): histogram.get(k, 0) for k in range(1, trained + 1)},
+        },
+        "scaling": [],
+        "inference_flops": inference_flops(run.model.config, 1) * float(used.mean()),
     }
 
 

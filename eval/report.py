@@ -43,6 +43,9 @@ def evaluation_text(result: dict) -> str:
                  ("finished", percent(result["finished"])),
                  ("answer parsed", percent(result["parsed"])),
                  ("tokens", f"{result['mean_tokens']:.0f} mean, {result['max_tokens']} max")]
+    elif result.get("mode") == "halting":
+        rows.append(("segments", f"{result['halting']['mean_segments']:.2f} mean (learned "
+                                 f"halting, at most {result['segments']})"))
     else:
         rows.append(("segments", f"{result['segments']} (fixed, as in training)"))
     rows.append(("inference FLOPs", f"{result['inference_flops'] / 1e9:.2f} G per puzzle"))
@@ -50,7 +53,7 @@ def evaluation_text(result: dict) -> str:
     if len(result["by_tier"]) > 1:
         parts += ["by difficulty:", table([(tier, interval(m))
                                            for tier, m in result["by_tier"].items()])]
-    if result.get("halting") and result["segments"] > 1:
+    if result.get("halting") and result["segments"] > 1 and result.get("mode") != "halting":
         halting = result["halting"]
         histogram = "  ".join(f"{k}:{v}" for k, v in halting["histogram"].items())
         parts += ["learned halting (at most the training segments):", table([

@@ -59,16 +59,16 @@ class Run:
     def halt_only(self) -> bool:
         return self.config.act.halt_only
 
-    @property
-    def autocast(self) -> torch.autocast:
-        """The training dtype: evaluation numbers match what training reported."""
-        device = next(self.model.parameters()).device.type
-        return torch.autocast(device, dtype=torch.bfloat16,
-                              enabled=self.config.train.dtype == "bf16")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
-    """The model of the run in ``path``, in evaluation mode, with its family and config."""
+def load_run(path: str | Path, device: str | torch.device = "cpu", dtype: str | None = None) -> Run:
+    """The model of the run in ``path``, in evaluation mode, with its family and config.
+
+    ``dtype`` ("fp32" or "bf16"): the weights' type for inference; default: the training dtype.
+    A run trained under bf16 autocast runs with bf16 weights: 1.3–1.5× faster on CPU than
+    autocast, which converts every weight at every call, and the same solve rate within noise
+    (docs/experiments.md)."""
     path = Path(path)
     config_file = path / "config.json"
     if not config_file.is_file():
@@ -93,7 +93,10 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     except RuntimeError as error:
         first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
         raise RunError(f"{path / CHECKPOINT}: weights do not fit the config ({first})") from None
-    model.to(device).eval()
+    dtype = dtype or config.train.dtype
+    if dtype not in DTYPES:
+        raise RunError(f"dtype must be fp32 or bf16, not {dtype!r}")
+    model.to(device=device, dtype=DTYPES[dtype]).eval()
     codec = CoTCodec(family) if kind == "cot" else None
     data_path = Path(raw["data_path"]) if raw.get("data_path") else None
     return Run(path, kind, config, model, family, int(info["step"]), raw["family"], data_path,
@@ -118,32 +121,83 @@ class SegmentTrace:
 
 @torch.inference_mode()
 def run_segments(
-    run: Run, inputs: np.ndarray, segments: int, batch_size: int = 256, progress=None
+    run: Run,
+    inputs: np.ndarray,
+    segments: int,
+    batch_size: int = 64,
+    progress=None,
+    stop_at_halt: bool = False,
 ) -> SegmentTrace:
     """Run ``segments`` segments on token rows ``inputs`` [N, L] (one pass for a one-pass
-    model, whatever ``segments`` says). ``progress``: a callable given the rows done."""
+    model, whatever ``segments`` says). ``progress``: a callable given the rows done.
+
+    ``stop_at_halt``: a puzzle stops after the first segment whose halting head says stop, and
+    its place in the batch goes to the next puzzle, so the batch stays full and the time spent
+    follows the segments halting uses, not ``segments``. After a puzzle stops, its trace repeats
+    its last answer and confidence; ``halted_at(segments)`` is then exact, fixed-segment answers
+    are not."""
     if run.kind == "cot":
         raise ValueError("a chain-of-thought run decodes tokens: use run_cot")
     segments = 1 if run.max_segments == 1 else segments
-    device = next(run.model.parameters()).device
     count, length = inputs.shape
-    predictions = np.zeros((count, segments, length), dtype=np.uint8)
-    halts = np.zeros((count, segments), dtype=bool)
-    confidence = np.zeros((count, segments), dtype=np.float32)
+    trace = SegmentTrace(np.zeros((count, segments, length), dtype=np.uint8),
+                         np.zeros((count, segments), dtype=bool),
+                         np.zeros((count, segments), dtype=np.float32))
+    if stop_at_halt:
+        _segments_until_halt(run, inputs, segments, batch_size, progress, trace)
+        return trace
+    device = next(run.model.parameters()).device
     for start in range(0, count, batch_size):
-        rows = slice(start, min(count, start + batch_size))
+        rows = np.arange(start, min(count, start + batch_size))
         tokens = torch.from_numpy(inputs[rows].astype(np.int64)).to(device)
-        state = run.model.initial_state(tokens.shape[0], device)
+        state = run.model.initial_state(len(rows), device)
         for segment in range(segments):
-            with run.autocast:
-                state, logits, q_values = run.model(state, tokens)
-            q_values = q_values.float()
-            predictions[rows, segment] = logits.argmax(-1).cpu().numpy()
-            halts[rows, segment] = wants_halt(q_values, run.halt_only).cpu().numpy()
-            confidence[rows, segment] = torch.sigmoid(q_values[:, 0]).cpu().numpy()
+            state, logits, q_values = run.model(state, tokens)
+            _record(trace, rows, segment, logits, q_values, run.halt_only)
         if progress:
-            progress(rows.stop - rows.start)
-    return SegmentTrace(predictions, halts, confidence)
+            progress(len(rows))
+    return trace
+
+
+def _record(trace: SegmentTrace, rows: np.ndarray, segment: np.ndarray | int,
+            logits: torch.Tensor, q_values: torch.Tensor, halt_only: bool) -> np.ndarray:
+    """Store one segment's answers for puzzles ``rows``; returns where the head says halt."""
+    q_values = q_values.float()
+    halts = wants_halt(q_values, halt_only).cpu().numpy()
+    trace.predictions[rows, segment] = logits.argmax(-1).cpu().numpy()
+    trace.halts[rows, segment] = halts
+    trace.confidence[rows, segment] = torch.sigmoid(q_values[:, 0]).cpu().numpy()
+    return halts
+
+
+def _segments_until_halt(run: Run, inputs: np.ndarray, segments: int, batch_size: int,
+                         progress, trace: SegmentTrace) -> None:
+    device = next(run.model.parameters()).device
+    count = len(inputs)
+    rows = np.zeros(0, dtype=np.int64)  # the puzzle in each place of the batch
+    done = np.zeros(0, dtype=np.int64)  # segments each has run
+    tokens = torch.zeros(0, inputs.shape[1], dtype=torch.long, device=device)
+    state = run.model.initial_state(0, device)
+    waiting = 0  # the next puzzle to start
+    while waiting < count or len(rows):
+        new = np.arange(waiting, min(count, waiting + batch_size - len(rows)))
+        waiting += len(new)
+        if len(new):
+            rows, done = np.concatenate([rows, new]), np.concatenate([done, np.zeros_like(new)])
+            tokens = torch.cat([tokens, torch.from_numpy(inputs[new].astype(np.int64)).to(device)])
+            state = state.extend(run.model.initial_state(len(new), device))
+        state, logits, q_values = run.model(state, tokens)
+        halts = _record(trace, rows, done, logits, q_values, run.halt_only)
+        done += 1
+        stop = halts | (done == segments)
+        for row, last in zip(rows[stop], done[stop], strict=True):
+            trace.predictions[row, last:] = trace.predictions[row, last - 1]
+            trace.confidence[row, last:] = trace.confidence[row, last - 1]
+        if stop.any():
+            keep = torch.from_numpy(~stop).to(device)
+            rows, done, tokens, state = rows[~stop], done[~stop], tokens[keep], state.rows(keep)
+            if progress:
+                progress(int(stop.sum()))
 
 
 @dataclass
@@ -167,8 +221,7 @@ def run_cot(run: Run, inputs: np.ndarray, batch_size: int = 128, progress=None,
     for start in range(0, count, batch_size):
         rows = range(start, min(count, start + batch_size))
         prompts = torch.tensor([codec.prompt_tokens(inputs[r]) for r in rows], device=device)
-        with run.autocast:
-            decoded = run.model.decode(prompts, codec.token["EOS"], beams)
+        decoded = run.model.decode(prompts, codec.token["EOS"], beams)
         for row, result in zip(rows, decoded, strict=True):
             out.finished[row], out.tokens[row] = result.finished, len(result.tokens)
             answer = codec.answer(result.tokens) if result.finished else None

@@ -43,7 +43,7 @@ def puzzle_problem(run: Run, puzzle: Grid) -> str | None:
 
 
 def solve_puzzles(
-    run: Run, puzzles: list[Grid], segments: int | None = None, batch_size: int = 256,
+    run: Run, puzzles: list[Grid], segments: int | None = None, batch_size: int = 64,
     beams: int = 1,
 ) -> list[Answer]:
     """Check, solve and grade ``puzzles``. ``segments``: run exactly that many (no halting);
@@ -69,7 +69,7 @@ def solve_puzzles(
                 item.grade = Grade(solved=False, reason=reason)
         return answers
     cap = segments or run.max_segments
-    trace = run_segments(run, inputs, cap, batch_size)
+    trace = run_segments(run, inputs, cap, batch_size, stop_at_halt=segments is None)
     seconds = (time.perf_counter() - started) / len(todo)
     used = np.full(len(todo), trace.predictions.shape[1]) if segments else trace.halted_at(cap)
     for i, item in enumerate(todo):

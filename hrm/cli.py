@@ -324,9 +324,12 @@ def _fresh_test_set(run, difficulty: str | None, count: int, seed: int, folder: 
 @click.option("--segments", "segments_text", metavar="N,N,...",
               help="Segment counts of the scaling curve (default: 1, 2, 4, … up to 4× training).")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate the first N puzzles only.")
+@click.option("--halting", "halting_only", is_flag=True,
+              help="Learned halting only: each puzzle stops when its head says so (fastest; "
+                   "no fixed-segment measures or scaling curve).")
 @click.option("--beams", type=click.IntRange(min=1), default=1, show_default=True,
               help="Chain-of-thought runs: beam width (1: greedy decoding).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--json", "json_file", type=click.Path(path_type=Path), help="Write results here.")
 @click.option("--plots", "plots_dir", type=click.Path(path_type=Path), help="Write PNG plots here.")
 def eval_command(
@@ -340,6 +343,7 @@ def eval_command(
     seed: int,
     segments_text: str | None,
     limit: int | None,
+    halting_only: bool,
     beams: int,
     batch_size: int,
     json_file: Path | None,
@@ -355,6 +359,8 @@ def eval_command(
     from eval.runs import load_run
 
     caps = _segment_list(segments_text)
+    if halting_only and caps is not None:
+        raise click.UsageError("--halting measures learned halting alone: drop --segments")
     if data_path is not None and count is not None:
         raise click.UsageError("give --data or --count, not both")
     if difficulty is not None and count is None:
@@ -372,7 +378,7 @@ def eval_command(
         total = min(len(dataset), limit or len(dataset))
         with tqdm(total=total, unit="puzzle", desc="evaluating", leave=False) as bar:
             result = evaluate(run, dataset, caps, batch_size, limit, progress=bar.update,
-                              beams=beams)
+                              beams=beams, halting_only=halting_only)
     result["data"] = str(data_path) if count is None else f"fresh: {count} puzzles, seed {seed}"
     click.echo(evaluation_text(result))
     if json_file:

@@ -158,7 +158,9 @@ def explicit_attention(
         keep = torch.ones(length, length, dtype=torch.bool, device=q.device).tril()
     if keep is not None:
         scores = scores.masked_fill(~keep, float("-inf"))
-    return scores.float().softmax(-1).to(v.dtype) @ v
+    # softmax's own float32 accumulation: the same numbers as .float().softmax(), without the
+    # separate conversion pass that took twice the softmax's time on CPU
+    return scores.softmax(-1, dtype=torch.float32).to(v.dtype) @ v
 
 
 class Block(nn.Module):

@@ -80,6 +80,14 @@ class State:
     def detach(self) -> State:
         return State(self.z_high.detach(), self.z_low.detach())
 
+    def rows(self, index: torch.Tensor) -> State:
+        """The state of the examples ``index`` selects (a bool mask or indices over B)."""
+        return State(self.z_high[index], self.z_low[index])
+
+    def extend(self, other: State) -> State:
+        """This batch followed by ``other``'s examples."""
+        return State(torch.cat([self.z_high, other.z_high]), torch.cat([self.z_low, other.z_low]))
+
 
 class RecurrentModule(nn.Module):
     """A stack of blocks applied to ``state + injection``."""

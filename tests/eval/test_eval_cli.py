@@ -50,7 +50,13 @@ def test_eval_on_a_fresh_test_set(run_dir, tmp_path):
     assert result["data"] == "fresh: 20 puzzles, seed 5"
 
 
+def test_eval_with_learned_halting_only(run_dir):
+    code, out, _ = hrm("eval", run_dir, "--halting")
+    assert code == 0 and "learned halting, at most 4" in out and "by segments allowed" not in out
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (["--halting", "--segments", "1,2"], "--halting measures learned halting alone"),
     (["--count", "10", "--seed", "0"], "would rebuild the run's own training puzzles"),
     (["--count", "10", "--data", "x"], "give --data or --count, not both"),
     (["--difficulty", "easy"], "--difficulty needs --count"),

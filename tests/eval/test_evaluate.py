@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from eval.evaluate import evaluate, segment_caps, solved_rows, wilson_interval
 from eval.report import evaluation_text
-from eval.runs import RunError, SegmentTrace, load_run
+from eval.runs import RunError, SegmentTrace, load_run, run_segments
 from hrm.presets import preset
 from hrm.train import RunConfig, train
 from hrm.train import evaluate as training_evaluate
@@ -71,7 +71,7 @@ def test_another_shortest_path_is_solved_but_not_exact(tmp_path):
 
 
 def test_evaluation_agrees_with_itself_and_with_the_trainer(run_dir):
-    run = load_run(run_dir)
+    run = load_run(run_dir, dtype="fp32")  # the trainer evaluates with fp32 weights too
     dataset = PuzzleDataset(run_dir / "data", "test")
     result = evaluate(run, dataset, batch_size=16)
     assert result["puzzles"] == 64 and result["segments"] == 4 and result["model"] == "hrm"
@@ -87,8 +87,7 @@ def test_evaluation_agrees_with_itself_and_with_the_trainer(run_dir):
     assert weighted / copy.size == pytest.approx(result["cell_accuracy"])
     assert sum(t["total"] for t in result["by_tier"].values()) == 64
     # the trainer's own evaluation of the same weights and segments
-    with run.autocast:
-        trainer = training_evaluate(run.model, dataset, 4)
+    trainer = training_evaluate(run.model, dataset, 4)
     assert trainer["test_exact"] == pytest.approx(result["exact"]["rate"])
     assert trainer["test_cell_accuracy"] == pytest.approx(result["cell_accuracy"])
     assert result["solved"]["low"] <= result["solved"]["rate"] <= result["solved"]["high"]
@@ -151,3 +150,38 @@ def test_solve_reports_a_maze_without_a_path(maze_run, capsys):
         main(["solve", str(maze_run), blocked])
     assert done.value.code == 2
     assert capsys.readouterr().out.startswith("#1 (line 1): no path from start to goal")
+
+
+def test_stopping_at_halt_gives_the_halting_answers_of_a_full_run(run_dir):
+    run = load_run(run_dir, dtype="fp32")
+    inputs = PuzzleDataset(run_dir / "data", "test").inputs
+    full = run_segments(run, inputs, 6)
+    early = run_segments(run, inputs, 6, batch_size=5, stop_at_halt=True)  # batches get refilled
+    used = full.halted_at(6)
+    assert 1 < used.mean() < 6  # some halt early, some do not: both paths are exercised
+    assert (early.halted_at(6) == used).all()
+    rows = np.arange(len(inputs))
+    assert (early.predictions[rows, used - 1] == full.predictions[rows, used - 1]).all()
+    # after a puzzle stops its trace repeats its last answer and confidence
+    assert (early.predictions[:, -1] == early.predictions[rows, used - 1]).all()
+    assert (early.confidence[:, -1] == early.confidence[rows, used - 1]).all()
+    assert np.allclose(early.confidence[rows, used - 1], full.confidence[rows, used - 1])
+
+
+def test_halting_only_evaluation_matches_the_halting_part_of_a_full_one(run_dir):
+    run = load_run(run_dir, dtype="fp32")
+    dataset = PuzzleDataset(run_dir / "data", "test")
+    full = evaluate(run, dataset, caps=[4])
+    fast = evaluate(run, dataset, halting_only=True)
+    assert fast["mode"] == "halting" and fast["scaling"] == []
+    assert fast["solved"] == full["halting"]["solved"]
+    assert fast["halting"]["histogram"] == full["halting"]["histogram"]
+    assert fast["inference_flops"] < full["inference_flops"]
+    assert "learned halting, at most 4" in evaluation_text(fast)
+
+
+def test_load_run_in_bf16_and_a_bad_dtype(run_dir):
+    assert next(load_run(run_dir, dtype="bf16").model.parameters()).dtype == torch.bfloat16
+    assert next(load_run(run_dir, dtype="fp32").model.parameters()).dtype == torch.float32
+    with pytest.raises(RunError, match="dtype must be fp32 or bf16, not 'fp16'"):
+        load_run(run_dir, dtype="fp16")
