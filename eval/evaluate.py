@@ -26,7 +26,7 @@ from collections import Counter
 
 import numpy as np
 
-from eval.runs import Run, run_cot, run_segments
+from eval.runs import Run, SegmentTrace, run_cot, run_segments
 from hrm.flops import cot_generation_flops, inference_flops
 from puzzles.dataset import PuzzleDataset
 
@@ -126,10 +126,7 @@ def evaluate(
     caps = [1] if trained == 1 else sorted(set(caps or segment_caps(trained)))
     trace = run_segments(run, dataset.inputs, max(*caps, trained), batch_size, progress)
     headline, solved = answer_measures(dataset, trace.predictions[:, trained - 1])
-    used = trace.halted_at(trained)
-    halted = trace.predictions[np.arange(len(dataset)), used - 1]
-    halting, _ = answer_measures(dataset, halted)
-    histogram = Counter(used.tolist())
+    _, _, halting = halting_measures(dataset, trace, trained)
     scaling = []
     for cap in caps:
         fixed, _ = solved_rows(dataset, trace.predictions[:, cap - 1])
@@ -144,34 +141,39 @@ def evaluate(
         "mode": "fixed",
         **headline,
         "by_tier": by_tier(dataset, solved),
-        "halting": {
-            "solved": halting["solved"], "exact": halting["exact"],
-            "mean_segments": float(used.mean()),
-            "histogram": {str(k): histogram.get(k, 0) for k in range(1, trained + 1)},
-        },
+        "halting": halting,
         "scaling": scaling,
         "inference_flops": inference_flops(run.model.config, trained),
+    }
+
+
+def halting_measures(dataset: PuzzleDataset, trace: SegmentTrace,
+                     cap: int) -> tuple[dict, np.ndarray, dict]:
+    """Under learned halting with at most ``cap`` segments: the measures of the answers, which
+    puzzles were solved [N], and the summary ``evaluate`` reports (solve and exact rates,
+    segments used: mean and histogram)."""
+    used = trace.halted_at(cap)
+    measures, solved = answer_measures(dataset, trace.predictions[np.arange(len(used)), used - 1])
+    histogram = Counter(used.tolist())
+    return measures, solved, {
+        "solved": measures["solved"], "exact": measures["exact"],
+        "mean_segments": float(used.mean()),
+        "histogram": {str(k): histogram.get(k, 0) for k in range(1, cap + 1)},
     }
 
 
 def _evaluate_halting(run: Run, dataset: PuzzleDataset, batch_size: int, progress) -> dict:
     trained = run.max_segments
     trace = run_segments(run, dataset.inputs, trained, batch_size, progress, stop_at_halt=True)
-    used = trace.halted_at(trained)
-    headline, solved = answer_measures(dataset, trace.predictions[:, trained - 1])
-    histogram = Counter(used.tolist())
+    headline, solved, halting = halting_measures(dataset, trace, trained)
     return {
         "segments": trained,
         "mode": "halting",
         **headline,
         "by_tier": by_tier(dataset, solved),
-        "halting": {
-            "solved": headline["solved"], "exact": headline["exact"],
-            "mean_segments": float(used.mean()),
-            "histogram": {str(k): histogram.get(k, 0) for k in range(1, trained + 1)},
-        },
+        "halting": halting,
         "scaling": [],
-        "inference_flops": inference_flops(run.model.config, 1) * float(used.mean()),
+        "inference_flops": inference_flops(run.model.config, 1) * halting["mean_segments"],
     }
 
 
