@@ -7,7 +7,8 @@ same per segment as a trained one but never halts early. Rows, side by side in o
 (the machine is noisy, so compare within a run):
 
 - the model alone (``run_segments``), fp32 and bf16 weights, every puzzle for the training
-  segments ("fixed") or each stopping when its halting head says so ("halting");
+  segments ("fixed") or each stopping when its halting head says so ("halting"), on one
+  stream of batches using every thread or one stream per thread (the default);
 - with ``--compile``, the same under ``torch.compile`` (dynamic batch, frozen weights; its
   warm-up is reported apart and excluded);
 - the whole ``evaluate`` (grading, tiers, halting histogram): ``--halting`` mode, the training
@@ -71,29 +72,33 @@ def main() -> None:
     rows = []
 
     def add(what: str, dtype: str, compiled: bool, seconds: float, warmup: float = 0.0,
-            mean_segments: float | None = None) -> None:
+            mean_segments: float | None = None, streams: int | None = None) -> None:
         rows.append({"what": what, "batch": BATCH, "dtype": dtype, "compiled": compiled,
+                     "streams": streams or args.threads,
                      "mean_segments": round(mean_segments or segments, 2),
                      "warmup_s": round(warmup, 1),
                      "puzzles_per_s": round(len(dataset) / seconds, 1)})
         print(rows[-1], flush=True)
 
-    def model_rows(run: Run, dtype: str, compiled: bool, warmup: float = 0.0) -> None:
+    def model_rows(run: Run, dtype: str, compiled: bool, warmup: float = 0.0,
+                   streams: int | None = None) -> None:
         for halting in (False, True):
             holder = {}
 
             def go(run=run, halting=halting, holder=holder):
                 holder["trace"] = run_segments(run, dataset.inputs, segments, BATCH,
-                                               stop_at_halt=halting)
+                                               stop_at_halt=halting, streams=streams)
 
-            run_segments(run, dataset.inputs[:BATCH], segments, BATCH, stop_at_halt=halting)
+            run_segments(run, dataset.inputs[:BATCH], segments, BATCH, stop_at_halt=halting,
+                         streams=streams)
             seconds = timed(go)
-            used = holder["trace"].halted_at(segments).mean() if halting else segments
+            used = float(holder["trace"].halted_at(segments).mean()) if halting else segments
             add(f"model only, {'halting' if halting else 'fixed'}", dtype, compiled, seconds,
-                warmup, used)
+                warmup, used, streams)
 
-    for dtype in ("fp32", "bf16"):
-        model_rows(runs[dtype], dtype, False)
+    model_rows(runs["fp32"], "fp32", False)
+    model_rows(runs["bf16"], "bf16", False, streams=1)
+    model_rows(runs["bf16"], "bf16", False)
     if args.compile:
         import torch._inductor.config as inductor
 
@@ -101,8 +106,8 @@ def main() -> None:
         run = runs["bf16"]
         compiled = replace(run, model=torch.compile(run.model, dynamic=True))
         warmup = timed(lambda: run_segments(compiled, dataset.inputs[:2 * BATCH], segments,
-                                            BATCH, stop_at_halt=True))
-        model_rows(compiled, "bf16", True, warmup)
+                                            BATCH, stop_at_halt=True, streams=1))
+        model_rows(compiled, "bf16", True, warmup, streams=1)  # dynamo: one thread at a time
     run = runs["bf16"]
     for label, options in (("evaluate --halting", {"halting_only": True}),
                            ("evaluate, training segments", {"caps": [segments]}),
@@ -114,11 +119,12 @@ def main() -> None:
         used = (result["halting"]["mean_segments"] if "halting_only" in options
                 else max(point["segments"] for point in result["scaling"]))
         add(label, "bf16", False, seconds, mean_segments=used)
-    print(f"\n{'what':<28} {'batch':>5} {'dtype':<5} {'compiled':<8} {'segments':>8} "
-          f"{'warm-up s':>9} {'puzzles/s':>9}")
+    print(f"\n{'what':<28} {'batch':>5} {'dtype':<5} {'compiled':<8} {'streams':>7} "
+          f"{'segments':>8} {'warm-up s':>9} {'puzzles/s':>9}")
     for r in rows:
         print(f"{r['what']:<28} {r['batch']:>5} {r['dtype']:<5} {str(r['compiled']):<8} "
-              f"{r['mean_segments']:>8} {r['warmup_s']:>9} {r['puzzles_per_s']:>9}")
+              f"{r['streams']:>7} {r['mean_segments']:>8} {r['warmup_s']:>9} "
+              f"{r['puzzles_per_s']:>9}")
     with open(args.json, "w") as fh:
         json.dump({"args": vars(args), "run": args.run or "(initial weights)", "rows": rows},
                   fh, indent=2)

@@ -14,6 +14,7 @@ This module deliberately does not score answers (``evaluate.py``) or read puzzle
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +120,6 @@ class SegmentTrace:
         return halts.argmax(1) + 1
 
 
-@torch.inference_mode()
 def run_segments(
     run: Run,
     inputs: np.ndarray,
@@ -127,6 +127,7 @@ def run_segments(
     batch_size: int = 64,
     progress=None,
     stop_at_halt: bool = False,
+    streams: int | None = None,
 ) -> SegmentTrace:
     """Run ``segments`` segments on token rows ``inputs`` [N, L] (one pass for a one-pass
     model, whatever ``segments`` says). ``progress``: a callable given the rows done.
@@ -135,7 +136,11 @@ def run_segments(
     its place in the batch goes to the next puzzle, so the batch stays full and the time spent
     follows the segments halting uses, not ``segments``. After a puzzle stops, its trace repeats
     its last answer and confidence; ``halted_at(segments)`` is then exact, fixed-segment answers
-    are not."""
+    are not.
+
+    ``streams``: on a CPU, the puzzles are split into this many streams (default: one per
+    thread), each running its own batches on one thread, since the ops of a segment are too
+    small to share well between threads (docs/experiments.md). Use 1 for a compiled model."""
     if run.kind == "cot":
         raise ValueError("a chain-of-thought run decodes tokens: use run_cot")
     segments = 1 if run.max_segments == 1 else segments
@@ -143,12 +148,30 @@ def run_segments(
     trace = SegmentTrace(np.zeros((count, segments, length), dtype=np.uint8),
                          np.zeros((count, segments), dtype=bool),
                          np.zeros((count, segments), dtype=np.float32))
-    if stop_at_halt:
-        _segments_until_halt(run, inputs, segments, batch_size, progress, trace)
-        return trace
+    one_stream = _segments_until_halt if stop_at_halt else _fixed_segments
     device = next(run.model.parameters()).device
-    for start in range(0, count, batch_size):
-        rows = np.arange(start, min(count, start + batch_size))
+    threads = torch.get_num_threads()
+    streams = min(streams or threads, -(-count // batch_size))
+    if device.type != "cpu" or streams == 1:
+        one_stream(run, inputs, np.arange(count), segments, batch_size, progress, trace)
+        return trace
+    shares = np.array_split(np.arange(count), streams)
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(streams) as pool:
+            list(pool.map(lambda share: one_stream(run, inputs, share, segments, batch_size,
+                                                   progress, trace), shares))
+    finally:
+        torch.set_num_threads(threads)
+    return trace
+
+
+@torch.inference_mode()  # per thread: each stream enters it itself
+def _fixed_segments(run: Run, inputs: np.ndarray, puzzles: np.ndarray, segments: int,
+                    batch_size: int, progress, trace: SegmentTrace) -> None:
+    device = next(run.model.parameters()).device
+    for start in range(0, len(puzzles), batch_size):
+        rows = puzzles[start:start + batch_size]
         tokens = torch.from_numpy(inputs[rows].astype(np.int64)).to(device)
         state = run.model.initial_state(len(rows), device)
         for segment in range(segments):
@@ -156,7 +179,6 @@ def run_segments(
             _record(trace, rows, segment, logits, q_values, run.halt_only)
         if progress:
             progress(len(rows))
-    return trace
 
 
 def _record(trace: SegmentTrace, rows: np.ndarray, segment: np.ndarray | int,
@@ -170,17 +192,18 @@ def _record(trace: SegmentTrace, rows: np.ndarray, segment: np.ndarray | int,
     return halts
 
 
-def _segments_until_halt(run: Run, inputs: np.ndarray, segments: int, batch_size: int,
-                         progress, trace: SegmentTrace) -> None:
+@torch.inference_mode()
+def _segments_until_halt(run: Run, inputs: np.ndarray, puzzles: np.ndarray, segments: int,
+                         batch_size: int, progress, trace: SegmentTrace) -> None:
     device = next(run.model.parameters()).device
-    count = len(inputs)
+    count = len(puzzles)
     rows = np.zeros(0, dtype=np.int64)  # the puzzle in each place of the batch
     done = np.zeros(0, dtype=np.int64)  # segments each has run
     tokens = torch.zeros(0, inputs.shape[1], dtype=torch.long, device=device)
     state = run.model.initial_state(0, device)
     waiting = 0  # the next puzzle to start
     while waiting < count or len(rows):
-        new = np.arange(waiting, min(count, waiting + batch_size - len(rows)))
+        new = puzzles[waiting:waiting + batch_size - len(rows)]
         waiting += len(new)
         if len(new):
             rows, done = np.concatenate([rows, new]), np.concatenate([done, np.zeros_like(new)])

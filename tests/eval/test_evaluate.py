@@ -168,6 +168,22 @@ def test_stopping_at_halt_gives_the_halting_answers_of_a_full_run(run_dir):
     assert np.allclose(early.confidence[rows, used - 1], full.confidence[rows, used - 1])
 
 
+@pytest.mark.parametrize("stop_at_halt", [False, True])
+def test_streams_on_several_threads_give_the_same_trace(run_dir, stop_at_halt):
+    run = load_run(run_dir, dtype="fp32")
+    inputs = PuzzleDataset(run_dir / "data", "test").inputs
+    one = run_segments(run, inputs, 4, batch_size=8, stop_at_halt=stop_at_halt, streams=1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        two = run_segments(run, inputs, 4, batch_size=8, stop_at_halt=stop_at_halt)
+        assert torch.get_num_threads() == 2  # restored after the streams ran on one each
+    finally:
+        torch.set_num_threads(threads)
+    assert (one.predictions == two.predictions).all() and (one.halts == two.halts).all()
+    assert np.allclose(one.confidence, two.confidence)
+
+
 def test_halting_only_evaluation_matches_the_halting_part_of_a_full_one(run_dir):
     run = load_run(run_dir, dtype="fp32")
     dataset = PuzzleDataset(run_dir / "data", "test")
