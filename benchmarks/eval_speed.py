@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from eval.evaluate import evaluate
-from eval.runs import Run, load_run, run_segments
+from eval.runs import DTYPES, Run, load_run, run_segments
 from hrm.model import HRMConfig
 from hrm.presets import preset
 from hrm.train import RunConfig, build_model
@@ -43,7 +43,7 @@ def initial_run(dtype: str) -> Run:
     config = RunConfig.from_dict(preset("cpu-small"))
     torch.manual_seed(0)
     model = build_model(HRMConfig(vocab_size=11, seq_len=81, **config.model)).eval()
-    model.to({"fp32": torch.float32, "bf16": torch.bfloat16}[dtype])
+    model.to(DTYPES[dtype])
     data = {"family": "sudoku", "size": 9, "difficulty": "easy", "seed": 0, "options": {}}
     return Run(Path("(initial weights)"), "hrm", config, model, make_family("sudoku", 9), 0, data)
 

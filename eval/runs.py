@@ -84,6 +84,9 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", dtype: str | 
         family = family_of(raw["family"])
     except (KeyError, TypeError, ValueError) as error:
         raise RunError(f"{config_file}: not a config this version can read ({error})") from None
+    dtype = dtype or config.train.dtype
+    if dtype not in DTYPES:
+        raise RunError(f"dtype must be fp32 or bf16, not {dtype!r}")
     model = build_model(model_config)
     weights, trainer, info = load_checkpoint(path)
     average = {k.split("/", 1)[1]: v for k, v in trainer.items() if k.startswith("ema/")}
@@ -94,9 +97,6 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", dtype: str | 
     except RuntimeError as error:
         first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
         raise RunError(f"{path / CHECKPOINT}: weights do not fit the config ({first})") from None
-    dtype = dtype or config.train.dtype
-    if dtype not in DTYPES:
-        raise RunError(f"dtype must be fp32 or bf16, not {dtype!r}")
     model.to(device=device, dtype=DTYPES[dtype]).eval()
     codec = CoTCodec(family) if kind == "cot" else None
     data_path = Path(raw["data_path"]) if raw.get("data_path") else None
