@@ -97,7 +97,7 @@ def evaluate(
     run: Run,
     dataset: PuzzleDataset,
     caps: list[int] | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     limit: int | None = None,
     progress=None,
     beams: int = 1,
@@ -162,7 +162,8 @@ def halting_measures(dataset: PuzzleDataset, trace: SegmentTrace,
     }
 
 
-def _evaluate_halting(run: Run, dataset: PuzzleDataset, batch_size: int, progress) -> dict:
+def _evaluate_halting(run: Run, dataset: PuzzleDataset, batch_size: int | None,
+                      progress) -> dict:
     trained = run.max_segments
     trace = run_segments(run, dataset.inputs, trained, batch_size, progress, stop_at_halt=True)
     headline, solved, halting = halting_measures(dataset, trace, trained)
@@ -177,7 +178,7 @@ def _evaluate_halting(run: Run, dataset: PuzzleDataset, batch_size: int, progres
     }
 
 
-def _evaluate_cot(run: Run, dataset: PuzzleDataset, batch_size: int, progress,
+def _evaluate_cot(run: Run, dataset: PuzzleDataset, batch_size: int | None, progress,
                   beams: int) -> dict:
     answers = run_cot(run, dataset.inputs, batch_size, progress, beams)
     headline, solved = answer_measures(dataset, answers.predictions)

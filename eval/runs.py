@@ -14,6 +14,7 @@ This module deliberately does not score answers (``evaluate.py``) or read puzzle
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,7 @@ def run_segments(
     run: Run,
     inputs: np.ndarray,
     segments: int,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     progress=None,
     stop_at_halt: bool = False,
     streams: int | None = None,
@@ -138,9 +139,10 @@ def run_segments(
     its last answer and confidence; ``halted_at(segments)`` is then exact, fixed-segment answers
     are not.
 
-    ``streams``: on a CPU, the puzzles are split into this many streams (default: one per
-    thread), each running its own batches on one thread, since the ops of a segment are too
-    small to share well between threads (docs/experiments.md). Use 1 for a compiled model."""
+    ``streams``: on a CPU, this many streams (default: one per thread) take puzzles from one
+    queue, each running its own batches on one thread, since the ops of a segment are too small
+    to share well between threads (docs/experiments.md). Use 1 for a compiled model.
+    ``batch_size``: default ``default_batch_size``."""
     if run.kind == "cot":
         raise ValueError("a chain-of-thought run decodes tokens: use run_cot")
     segments = 1 if run.max_segments == 1 else segments
@@ -150,28 +152,51 @@ def run_segments(
                          np.zeros((count, segments), dtype=np.float32))
     one_stream = _segments_until_halt if stop_at_halt else _fixed_segments
     device = next(run.model.parameters()).device
+    batch_size = batch_size or default_batch_size(device)
+    queue = PuzzleQueue(count)
     threads = torch.get_num_threads()
     streams = min(streams or threads, -(-count // batch_size))
     if device.type != "cpu" or streams == 1:
-        one_stream(run, inputs, np.arange(count), segments, batch_size, progress, trace)
+        one_stream(run, inputs, queue, segments, batch_size, progress, trace)
         return trace
-    shares = np.array_split(np.arange(count), streams)
     torch.set_num_threads(1)
     try:
         with ThreadPoolExecutor(streams) as pool:
-            list(pool.map(lambda share: one_stream(run, inputs, share, segments, batch_size,
-                                                   progress, trace), shares))
+            jobs = [pool.submit(one_stream, run, inputs, queue, segments, batch_size, progress,
+                                trace) for _ in range(streams)]
+            for job in jobs:
+                job.result()
     finally:
         torch.set_num_threads(threads)
     return trace
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Puzzles per batch when none is given. On a CPU each stream runs on one core, and batches
+    of 16-32 ran 1.3-1.5× faster there than 64, whose activations outgrow the core's cache
+    (docs/experiments.md); a GPU wants large batches."""
+    return 32 if device.type == "cpu" else 256
+
+
+class PuzzleQueue:
+    """The puzzles not started yet, shared by the streams, so that a stream whose puzzles halt
+    early takes more instead of idling while another finishes."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.next, self.lock = count, 0, threading.Lock()
+
+    def take(self, most: int) -> np.ndarray:
+        with self.lock:
+            start = self.next
+            self.next = min(self.count, start + most)
+            return np.arange(start, self.next)
+
+
 @torch.inference_mode()  # per thread: each stream enters it itself
-def _fixed_segments(run: Run, inputs: np.ndarray, puzzles: np.ndarray, segments: int,
+def _fixed_segments(run: Run, inputs: np.ndarray, queue: PuzzleQueue, segments: int,
                     batch_size: int, progress, trace: SegmentTrace) -> None:
     device = next(run.model.parameters()).device
-    for start in range(0, len(puzzles), batch_size):
-        rows = puzzles[start:start + batch_size]
+    while len(rows := queue.take(batch_size)):
         tokens = torch.from_numpy(inputs[rows].astype(np.int64)).to(device)
         state = run.model.initial_state(len(rows), device)
         for segment in range(segments):
@@ -193,18 +218,17 @@ def _record(trace: SegmentTrace, rows: np.ndarray, segment: np.ndarray | int,
 
 
 @torch.inference_mode()
-def _segments_until_halt(run: Run, inputs: np.ndarray, puzzles: np.ndarray, segments: int,
+def _segments_until_halt(run: Run, inputs: np.ndarray, queue: PuzzleQueue, segments: int,
                          batch_size: int, progress, trace: SegmentTrace) -> None:
     device = next(run.model.parameters()).device
-    count = len(puzzles)
     rows = np.zeros(0, dtype=np.int64)  # the puzzle in each place of the batch
     done = np.zeros(0, dtype=np.int64)  # segments each has run
     tokens = torch.zeros(0, inputs.shape[1], dtype=torch.long, device=device)
     state = run.model.initial_state(0, device)
-    waiting = 0  # the next puzzle to start
-    while waiting < count or len(rows):
-        new = puzzles[waiting:waiting + batch_size - len(rows)]
-        waiting += len(new)
+    while True:
+        new = queue.take(batch_size - len(rows))
+        if not len(new) and not len(rows):
+            return
         if len(new):
             rows, done = np.concatenate([rows, new]), np.concatenate([done, np.zeros_like(new)])
             tokens = torch.cat([tokens, torch.from_numpy(inputs[new].astype(np.int64)).to(device)])
@@ -232,11 +256,12 @@ class CoTAnswers:
 
 
 @torch.inference_mode()
-def run_cot(run: Run, inputs: np.ndarray, batch_size: int = 128, progress=None,
+def run_cot(run: Run, inputs: np.ndarray, batch_size: int | None = None, progress=None,
             beams: int = 1) -> CoTAnswers:
     """Greedy (or ``beams``-wide beam) decoding of a chain-of-thought run on token rows
-    ``inputs`` [N, L]."""
+    ``inputs`` [N, L], 128 puzzles a batch unless ``batch_size`` says otherwise."""
     codec, family = run.codec, run.family
+    batch_size = batch_size or 128
     count, length = inputs.shape
     out = CoTAnswers(np.zeros((count, length), dtype=np.uint8), np.zeros(count, dtype=bool),
                      np.zeros(count, dtype=bool), np.zeros(count, dtype=np.int64))

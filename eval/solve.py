@@ -43,7 +43,7 @@ def puzzle_problem(run: Run, puzzle: Grid) -> str | None:
 
 
 def solve_puzzles(
-    run: Run, puzzles: list[Grid], segments: int | None = None, batch_size: int = 64,
+    run: Run, puzzles: list[Grid], segments: int | None = None, batch_size: int | None = None,
     beams: int = 1,
 ) -> list[Answer]:
     """Check, solve and grade ``puzzles``. ``segments``: run exactly that many (no halting);

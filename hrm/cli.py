@@ -329,7 +329,8 @@ def _fresh_test_set(run, difficulty: str | None, count: int, seed: int, folder: 
                    "no fixed-segment measures or scaling curve).")
 @click.option("--beams", type=click.IntRange(min=1), default=1, show_default=True,
               help="Chain-of-thought runs: beam width (1: greedy decoding).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Puzzles per batch (default: 32 on a CPU, 256 on a GPU; CoT: 128).")
 @click.option("--json", "json_file", type=click.Path(path_type=Path), help="Write results here.")
 @click.option("--plots", "plots_dir", type=click.Path(path_type=Path), help="Write PNG plots here.")
 def eval_command(
@@ -345,7 +346,7 @@ def eval_command(
     limit: int | None,
     halting_only: bool,
     beams: int,
-    batch_size: int,
+    batch_size: int | None,
     json_file: Path | None,
     plots_dir: Path | None,
 ) -> None:
