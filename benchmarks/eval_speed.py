@@ -1,6 +1,7 @@
 """Evaluation throughput of a ``cpu-small`` model on 9×9 Sudoku: prints a table and writes JSON.
 
     python benchmarks/eval_speed.py [--run RUN] [--puzzles 1000] [--threads 2] [--compile]
+                                    [--batches 16,32,64]
 
 Without ``--run`` the model is ``cpu-small`` with its initial (random) weights, which costs the
 same per segment as a trained one but never halts early. Rows, side by side in one process
@@ -8,9 +9,11 @@ same per segment as a trained one but never halts early. Rows, side by side in o
 
 - the model alone (``run_segments``), fp32 and bf16 weights, every puzzle for the training
   segments ("fixed") or each stopping when its halting head says so ("halting"), on one
-  stream of batches using every thread or one stream per thread (the default);
+  stream of batches using every thread or one stream per thread (the default), at the default
+  batch and, for bf16 with streams, at each of ``--batches``;
 - with ``--compile``, the same under ``torch.compile`` (dynamic batch, frozen weights; its
-  warm-up is reported apart and excluded);
+  warm-up is reported apart and excluded), on one stream using every thread, and on one stream
+  per thread with kernels compiled for one thread;
 - the whole ``evaluate`` (grading, tiers, halting histogram): ``--halting`` mode, the training
   segments, and the default scaling curve (1 … 4× the training segments).
 
@@ -29,14 +32,14 @@ from pathlib import Path
 import torch
 
 from eval.evaluate import evaluate
-from eval.runs import DTYPES, Run, load_run, run_segments
+from eval.runs import DTYPES, Run, default_batch_size, load_run, run_segments
 from hrm.model import HRMConfig
 from hrm.presets import preset
 from hrm.train import RunConfig, build_model
 from puzzles import make_family
 from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset
 
-BATCH = 64  # the fastest batch on two CPU cores (32–256 measured: docs/experiments.md)
+BATCH = default_batch_size(torch.device("cpu"))
 
 
 def initial_run(dtype: str) -> Run:
@@ -60,6 +63,7 @@ def main() -> None:
     parser.add_argument("--puzzles", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="add torch.compile rows")
+    parser.add_argument("--batches", default="16,32,64", help="batch sizes to compare")
     parser.add_argument("--json", default="benchmarks/eval_speed.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -72,8 +76,9 @@ def main() -> None:
     rows = []
 
     def add(what: str, dtype: str, compiled: bool, seconds: float, warmup: float = 0.0,
-            mean_segments: float | None = None, streams: int | None = None) -> None:
-        rows.append({"what": what, "batch": BATCH, "dtype": dtype, "compiled": compiled,
+            mean_segments: float | None = None, streams: int | None = None,
+            batch: int = BATCH) -> None:
+        rows.append({"what": what, "batch": batch, "dtype": dtype, "compiled": compiled,
                      "streams": streams or args.threads,
                      "mean_segments": round(mean_segments or segments, 2),
                      "warmup_s": round(warmup, 1),
@@ -81,33 +86,41 @@ def main() -> None:
         print(rows[-1], flush=True)
 
     def model_rows(run: Run, dtype: str, compiled: bool, warmup: float = 0.0,
-                   streams: int | None = None) -> None:
+                   streams: int | None = None, batch: int = BATCH) -> None:
         for halting in (False, True):
             holder = {}
 
             def go(run=run, halting=halting, holder=holder):
-                holder["trace"] = run_segments(run, dataset.inputs, segments, BATCH,
+                holder["trace"] = run_segments(run, dataset.inputs, segments, batch,
                                                stop_at_halt=halting, streams=streams)
 
-            run_segments(run, dataset.inputs[:BATCH], segments, BATCH, stop_at_halt=halting,
+            run_segments(run, dataset.inputs[:batch], segments, batch, stop_at_halt=halting,
                          streams=streams)
             seconds = timed(go)
             used = float(holder["trace"].halted_at(segments).mean()) if halting else segments
             add(f"model only, {'halting' if halting else 'fixed'}", dtype, compiled, seconds,
-                warmup, used, streams)
+                warmup, used, streams, batch)
 
     model_rows(runs["fp32"], "fp32", False)
     model_rows(runs["bf16"], "bf16", False, streams=1)
-    model_rows(runs["bf16"], "bf16", False)
+    for batch in sorted({BATCH, *(int(b) for b in args.batches.split(","))}):
+        model_rows(runs["bf16"], "bf16", False, batch=batch)
     if args.compile:
         import torch._inductor.config as inductor
 
         inductor.freezing = True  # inference only: weights become constants, prepacked
         run = runs["bf16"]
-        compiled = replace(run, model=torch.compile(run.model, dynamic=True))
-        warmup = timed(lambda: run_segments(compiled, dataset.inputs[:2 * BATCH], segments,
-                                            BATCH, stop_at_halt=True, streams=1))
-        model_rows(compiled, "bf16", True, warmup, streams=1)  # dynamo: one thread at a time
+        for streams in (1, args.threads):
+            torch._dynamo.reset()
+            compiled = replace(run, model=torch.compile(run.model, dynamic=True))
+            # inductor fixes a kernel's thread count when it compiles it: one stream per
+            # thread needs kernels compiled on one thread, warmed up before the streams start
+            torch.set_num_threads(args.threads // streams)
+            warmup = timed(lambda compiled=compiled: run_segments(
+                compiled, dataset.inputs[:2 * BATCH], segments, BATCH, stop_at_halt=True,
+                streams=1))
+            torch.set_num_threads(args.threads)
+            model_rows(compiled, "bf16", True, warmup, streams=streams)
     run = runs["bf16"]
     for label, options in (("evaluate --halting", {"halting_only": True}),
                            ("evaluate, training segments", {"caps": [segments]}),
