@@ -11,9 +11,9 @@ same per segment as a trained one but never halts early. Rows, side by side in o
   segments ("fixed") or each stopping when its halting head says so ("halting"), on one
   stream of batches using every thread or one stream per thread (the default), at the default
   batch and, for bf16 with streams, at each of ``--batches``;
-- with ``--compile``, the same under ``torch.compile`` (dynamic batch, frozen weights; its
-  warm-up is reported apart and excluded), on one stream using every thread, and on one stream
-  per thread with kernels compiled for one thread;
+- with ``--compile``, the same under ``torch.compile`` (``compile_run``: dynamic batch, frozen
+  weights; its warm-up is reported apart and excluded), on one stream using every thread and
+  on one stream per thread;
 - the whole ``evaluate`` (grading, tiers, halting histogram): ``--halting`` mode, the training
   segments, and the default scaling curve (1 … 4× the training segments).
 
@@ -26,13 +26,12 @@ import argparse
 import json
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from eval.evaluate import evaluate
-from eval.runs import DTYPES, Run, default_batch_size, load_run, run_segments
+from eval.runs import DTYPES, Run, compile_run, default_batch_size, load_run, run_segments
 from hrm.model import HRMConfig
 from hrm.presets import preset
 from hrm.train import RunConfig, build_model
@@ -106,21 +105,12 @@ def main() -> None:
     for batch in sorted({BATCH, *(int(b) for b in args.batches.split(","))}):
         model_rows(runs["bf16"], "bf16", False, batch=batch)
     if args.compile:
-        import torch._inductor.config as inductor
-
-        inductor.freezing = True  # inference only: weights become constants, prepacked
-        run = runs["bf16"]
         for streams in (1, args.threads):
             torch._dynamo.reset()
-            compiled = replace(run, model=torch.compile(run.model, dynamic=True))
-            # inductor fixes a kernel's thread count when it compiles it: one stream per
-            # thread needs kernels compiled on one thread, warmed up before the streams start
-            torch.set_num_threads(args.threads // streams)
-            warmup = timed(lambda compiled=compiled: run_segments(
-                compiled, dataset.inputs[:2 * BATCH], segments, BATCH, stop_at_halt=True,
-                streams=1))
-            torch.set_num_threads(args.threads)
-            model_rows(compiled, "bf16", True, warmup, streams=streams)
+            holder = {}
+            warmup = timed(lambda streams=streams, holder=holder: holder.update(
+                run=compile_run(runs["bf16"], streams)))
+            model_rows(holder["run"], "bf16", True, warmup, streams=streams)
     run = runs["bf16"]
     for label, options in (("evaluate --halting", {"halting_only": True}),
                            ("evaluate, training segments", {"caps": [segments]}),

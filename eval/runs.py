@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -141,8 +141,9 @@ def run_segments(
 
     ``streams``: on a CPU, this many streams (default: one per thread) take puzzles from one
     queue, each running its own batches on one thread, since the ops of a segment are too small
-    to share well between threads (docs/experiments.md). Use 1 for a compiled model.
-    ``batch_size``: default ``default_batch_size``."""
+    to share well between threads (docs/experiments.md). A model compiled by ``torch.compile``
+    runs in streams only if ``compile_run`` compiled it. ``batch_size``: default
+    ``default_batch_size``."""
     if run.kind == "cot":
         raise ValueError("a chain-of-thought run decodes tokens: use run_cot")
     segments = 1 if run.max_segments == 1 else segments
@@ -169,6 +170,34 @@ def run_segments(
     finally:
         torch.set_num_threads(threads)
     return trace
+
+
+def compile_run(run: Run, streams: int | None = None, batch_size: int | None = None) -> Run:
+    """A copy of ``run`` whose model runs under ``torch.compile`` (weights frozen into the
+    graph, any batch size), compiled here rather than at its first batch. Compiling takes about
+    a minute on a CPU, so it pays only for long evaluations (BENCHMARKS.md).
+
+    Inductor fixes a kernel's thread count when it writes it, and dynamo must not compile from
+    two threads at once, so on a CPU the kernels are compiled here for the threads of one
+    stream (``streams`` as in ``run_segments``: default one per thread)."""
+    import torch._inductor.config as inductor
+
+    if run.kind == "cot":
+        raise ValueError("compiling is for models that answer in segments, not for decoding")
+    inductor.freezing = True  # constants, prepacked for the CPU: right for a model not trained
+    compiled = replace(run, model=torch.compile(run.model, dynamic=True))
+    device = next(run.model.parameters()).device
+    threads = torch.get_num_threads()
+    streams = streams or threads
+    batch_size = batch_size or default_batch_size(device)
+    inputs = np.zeros((batch_size + 1, run.model.config.seq_len), dtype=np.uint8)
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, threads // streams))
+    try:  # a full batch, then a batch of one, which dynamo compiles apart
+        run_segments(compiled, inputs, 1, batch_size, streams=1)
+    finally:
+        torch.set_num_threads(threads)
+    return compiled
 
 
 def default_batch_size(device: torch.device) -> int:

@@ -1,4 +1,5 @@
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from safetensors.torch import load_file
 
 from eval.evaluate import evaluate, segment_caps, solved_rows, wilson_interval
 from eval.report import evaluation_text
-from eval.runs import RunError, SegmentTrace, load_run, run_segments
+from eval.runs import PuzzleQueue, RunError, SegmentTrace, load_run, run_segments
 from hrm.presets import preset
 from hrm.train import RunConfig, train
 from hrm.train import evaluate as training_evaluate
@@ -182,6 +183,21 @@ def test_streams_on_several_threads_give_the_same_trace(run_dir, stop_at_halt):
         torch.set_num_threads(threads)
     assert (one.predictions == two.predictions).all() and (one.halts == two.halts).all()
     assert np.allclose(one.confidence, two.confidence)
+
+
+@given(st.integers(0, 300), st.lists(st.integers(1, 40), min_size=1, max_size=4))
+def test_streams_take_every_puzzle_from_the_queue_once(count, wants):
+    queue = PuzzleQueue(count)
+    taken = [[] for _ in wants]
+
+    def take_all(stream: int) -> None:
+        while len(part := queue.take(wants[stream])):
+            assert len(part) <= wants[stream]
+            taken[stream].extend(part.tolist())
+
+    with ThreadPoolExecutor(len(wants)) as pool:
+        list(pool.map(take_all, range(len(wants))))
+    assert sorted(sum(taken, [])) == list(range(count))
 
 
 def test_halting_only_evaluation_matches_the_halting_part_of_a_full_one(run_dir):
