@@ -119,6 +119,7 @@ def evaluate(
               "parameters": sum(p.numel() for p in run.model.parameters())}
     if run.kind == "cot":
         return {**header, **_evaluate_cot(run, dataset, batch_size, progress, beams)}
+    header["halt_threshold"] = run.halt_threshold
 
     trained = run.max_segments
     if halting_only:

@@ -49,6 +49,7 @@ class Run:
     data: dict  # the training dataset's meta.json: family options, difficulty, seed
     data_path: Path | None = None  # where the training dataset was (its test split is there)
     codec: CoTCodec | None = None  # chain of thought only
+    halt_threshold: float = 0.5  # learned halting stops where the head's sigmoid passes this
 
     @property
     def max_segments(self) -> int:
@@ -230,16 +231,16 @@ def _fixed_segments(run: Run, inputs: np.ndarray, queue: PuzzleQueue, segments: 
         state = run.model.initial_state(len(rows), device)
         for segment in range(segments):
             state, logits, q_values = run.model(state, tokens)
-            _record(trace, rows, segment, logits, q_values, run.halt_only)
+            _record(trace, rows, segment, logits, q_values, run)
         if progress:
             progress(len(rows))
 
 
 def _record(trace: SegmentTrace, rows: np.ndarray, segment: np.ndarray | int,
-            logits: torch.Tensor, q_values: torch.Tensor, halt_only: bool) -> np.ndarray:
+            logits: torch.Tensor, q_values: torch.Tensor, run: Run) -> np.ndarray:
     """Store one segment's answers for puzzles ``rows``; returns where the head says halt."""
     q_values = q_values.float()
-    halts = wants_halt(q_values, halt_only).cpu().numpy()
+    halts = wants_halt(q_values, run.halt_only, run.halt_threshold).cpu().numpy()
     trace.predictions[rows, segment] = logits.argmax(-1).cpu().numpy()
     trace.halts[rows, segment] = halts
     trace.confidence[rows, segment] = torch.sigmoid(q_values[:, 0]).cpu().numpy()
@@ -263,7 +264,7 @@ def _segments_until_halt(run: Run, inputs: np.ndarray, queue: PuzzleQueue, segme
             tokens = torch.cat([tokens, torch.from_numpy(inputs[new].astype(np.int64)).to(device)])
             state = state.extend(run.model.initial_state(len(new), device))
         state, logits, q_values = run.model(state, tokens)
-        halts = _record(trace, rows, done, logits, q_values, run.halt_only)
+        halts = _record(trace, rows, done, logits, q_values, run)
         done += 1
         stop = halts | (done == segments)
         for row, last in zip(rows[stop], done[stop], strict=True):

@@ -19,6 +19,7 @@ This module deliberately does not own an optimiser or data loading: ``train.py``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -122,11 +123,13 @@ def act_step(
     return Carry(new_state, inputs, labels, segments, halt), loss, metrics
 
 
-def wants_halt(q_values: torch.Tensor, halt_only: bool) -> torch.Tensor:
-    """Whether the Q head says stop [B]: a positive halt value in halt-only mode (its continue
-    value is never trained), else a halt value above the continue value."""
+def wants_halt(q_values: torch.Tensor, halt_only: bool, threshold: float = 0.5) -> torch.Tensor:
+    """Whether the Q head says stop [B]: in halt-only mode (its continue value is never
+    trained) when sigmoid(halt value) passes ``threshold``, else when sigmoid(halt − continue)
+    does. At 0.5, the paper's rule: a positive halt value, or halt above continue."""
     q_halt, q_continue = q_values[..., 0], q_values[..., 1]
-    return q_halt > 0 if halt_only else q_halt > q_continue
+    margin = math.log(threshold / (1 - threshold))
+    return q_halt > margin if halt_only else q_halt - q_continue > margin
 
 
 @torch.no_grad()

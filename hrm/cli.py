@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -311,6 +312,12 @@ def _fresh_test_set(run, difficulty: str | None, count: int, seed: int, folder: 
     return build_dataset(spec, folder / "data")
 
 
+HALT_THRESHOLD = click.option(
+    "--halt-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
+    show_default=True, help="Learned halting stops a puzzle once the halt head's confidence "
+    "passes this; higher stops later and solves more (docs/experiments.md).")
+
+
 @cli.command("eval")
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
@@ -329,6 +336,7 @@ def _fresh_test_set(run, difficulty: str | None, count: int, seed: int, folder: 
                    "no fixed-segment measures or scaling curve).")
 @click.option("--beams", type=click.IntRange(min=1), default=1, show_default=True,
               help="Chain-of-thought runs: beam width (1: greedy decoding).")
+@HALT_THRESHOLD
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Puzzles per batch (default: 32 on a CPU, 256 on a GPU; CoT: 128).")
 @click.option("--compile", "compiled", is_flag=True,
@@ -349,6 +357,7 @@ def eval_command(
     limit: int | None,
     halting_only: bool,
     beams: int,
+    halt_threshold: float,
     batch_size: int | None,
     compiled: bool,
     json_file: Path | None,
@@ -370,7 +379,7 @@ def eval_command(
         raise click.UsageError("give --data or --count, not both")
     if difficulty is not None and count is None:
         raise click.UsageError("--difficulty needs --count (it describes a fresh test set)")
-    run = load_run(run_dir)
+    run = replace(load_run(run_dir), halt_threshold=halt_threshold)
     if (family and family != run.family.name) or (size and size != run.family.size):
         wanted = f"{size or run.family.size}×{size or run.family.size} {family or run.family.name}"
         raise click.UsageError(f"{run_dir} solves {describe(run.family)}, not {wanted}")
@@ -467,8 +476,10 @@ def _print_answers(run, records: list[dict], answers: list, show_steps: bool, ou
               show_default=True)
 @click.option("--beams", type=click.IntRange(min=1), default=1, show_default=True,
               help="Chain-of-thought runs: beam width (1: greedy decoding).")
+@HALT_THRESHOLD
 def solve_command(
-    run_dir: Path, puzzle: str, segments: int | None, show_steps: bool, output: str, beams: int
+    run_dir: Path, puzzle: str, segments: int | None, show_steps: bool, output: str, beams: int,
+    halt_threshold: float,
 ) -> None:
     """Solve PUZZLE (a puzzle string, a FILE of puzzles, or - for stdin) with the model of RUN.
 
@@ -480,7 +491,7 @@ def solve_command(
     from eval.solve import solve_puzzles
     from puzzles.inputs import detect, read_text
 
-    run = load_run(run_dir)
+    run = replace(load_run(run_dir), halt_threshold=halt_threshold)
     family = run.family
     text, source = read_text(puzzle)
     try:

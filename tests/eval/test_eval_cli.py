@@ -55,6 +55,18 @@ def test_eval_with_learned_halting_only(run_dir):
     assert code == 0 and "learned halting, at most 4" in out and "by segments allowed" not in out
 
 
+def test_a_higher_halt_threshold_uses_at_least_as_many_segments(run_dir, tmp_path):
+    used = []
+    for threshold in ("0.5", "0.99"):
+        code, _, _ = hrm("eval", run_dir, "--halting", "--halt-threshold", threshold,
+                         "--json", tmp_path / f"{threshold}.json")
+        assert code == 0
+        result = json.loads((tmp_path / f"{threshold}.json").read_text())
+        assert result["halt_threshold"] == float(threshold)
+        used.append(result["halting"]["mean_segments"])
+    assert used[1] >= used[0]
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--halting", "--segments", "1,2"], "--halting measures learned halting alone"),
     (["--count", "10", "--seed", "0"], "would rebuild the run's own training puzzles"),
@@ -65,6 +77,7 @@ def test_eval_with_learned_halting_only(run_dir):
     (["--size", "9"], "solves 4×4 sudoku, not 9×9 sudoku"),
     (["--family", "maze"], "solves 4×4 sudoku, not 4×4 maze"),
     (["--data", "/no/such/data"], "/no/such/data"),
+    (["--halt-threshold", "1"], "--halt-threshold"),
 ])
 def test_eval_bad_input_is_one_line_and_exit_2(run_dir, capsys, args, message):
     code, err = exit_and_stderr(capsys, "eval", run_dir, *args)
