@@ -216,6 +216,17 @@ def prepare_data(config: DataConfig, run: Path) -> Path:
     return path
 
 
+def described_data(config: DataConfig, path: Path) -> DataConfig:
+    """``config`` with the fields of the dataset at ``path`` as it was built, for
+    ``config.json``: with ``data.path`` set, the section's other fields are the preset's, which
+    need not describe that dataset."""
+    meta = read_meta(path)
+    return DataConfig(path=config.path, family=meta["family"], size=meta["size"],
+                      difficulty=meta.get("difficulty", DataConfig.difficulty),
+                      train=meta["counts"].get("train", 0), test=meta["counts"].get("test", 0),
+                      seed=meta.get("seed", 0), options=dict(meta.get("options", {})))
+
+
 def phase(config: RunConfig, step: int) -> tuple[ACTConfig, tuple[int, int] | None, int]:
     """What the step after ``step`` runs: (ACT settings, cycles override, eval segments)."""
     if one_pass(config) or step < config.train.shallow_steps:
@@ -416,8 +427,9 @@ def train(
         step, epoch, position = info["step"], info["epoch"], info["position"]
         trained_before = info.get("train_seconds", 0.0)
     if ddp.is_main:
+        described = dataclasses.replace(config, data=described_data(config.data, data_path))
         write_json_atomic(run / "config.json", {
-            **config.to_dict(), "data_path": str(data_path),
+            **described.to_dict(), "data_path": str(data_path),
             "model_kind": kind, "model_config": asdict(model_config),
             "family": read_meta(data_path),
         })

@@ -63,6 +63,15 @@ def test_a_run_writes_config_metrics_and_checkpoint(tmp_path, data_dir):
     assert info["step"] == 20
 
 
+
+def test_config_json_describes_the_dataset_given_not_the_preset(tmp_path, data_dir):
+    config = with_data(tiny_config(max_steps=1, eval_every=1), data_dir)
+    config.data.test, config.data.difficulty = 999, "hard"  # preset fields the data overrides
+    train(config, tmp_path / "run", progress=False)
+    data = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    assert data == {"path": str(data_dir), "family": "sudoku", "size": 4, "difficulty": "easy",
+                    "train": 200, "test": 50, "seed": 0, "options": {}}
+
 def test_same_seed_gives_the_same_weights(tmp_path, data_dir):
     for name in ("a", "b"):
         train(with_data(tiny_config(max_steps=6), data_dir), tmp_path / name, progress=False)
