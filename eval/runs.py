@@ -24,7 +24,7 @@ import torch
 
 from baselines.cot import CoTCodec, CoTConfig
 from baselines.transformer import TransformerConfig
-from hrm.act import wants_halt
+from hrm.act import halt_confidence, wants_halt
 from hrm.checkpoint import CHECKPOINT, has_checkpoint, load_checkpoint
 from hrm.model import HRMConfig
 from hrm.train import RunConfig, build_model, one_pass
@@ -112,7 +112,7 @@ class SegmentTrace:
 
     predictions: np.ndarray  # [N, S, L] uint8: the answer after each segment
     halts: np.ndarray  # [N, S] bool: the halting head says stop after this segment
-    confidence: np.ndarray  # [N, S] float32: sigmoid of the halt value
+    confidence: np.ndarray  # [N, S] float32: ``halt_confidence``, what the threshold compares
 
     def halted_at(self, cap: int) -> np.ndarray:
         """Segments each puzzle uses [N] under learned halting with at most ``cap``: the first
@@ -243,7 +243,7 @@ def _record(trace: SegmentTrace, rows: np.ndarray, segment: np.ndarray | int,
     halts = wants_halt(q_values, run.halt_only, run.halt_threshold).cpu().numpy()
     trace.predictions[rows, segment] = logits.argmax(-1).cpu().numpy()
     trace.halts[rows, segment] = halts
-    trace.confidence[rows, segment] = torch.sigmoid(q_values[:, 0]).cpu().numpy()
+    trace.confidence[rows, segment] = halt_confidence(q_values, run.halt_only).cpu().numpy()
     return halts
 
 

@@ -26,7 +26,7 @@ class Answer:
     answer: Grid | None = None
     grade: Grade | None = None
     segments: int | None = None  # segments run (None for chain of thought)
-    confidence: float | None = None  # the halting head's probability of "halt" when it stopped
+    confidence: float | None = None  # ``halt_confidence`` where it stopped (threshold compares it)
     tokens: int | None = None  # chain of thought: tokens generated
     seconds: float = 0.0  # this puzzle's share of the batch's time
     steps: list[Grid] = field(default_factory=list)  # the answer after each segment run

@@ -123,13 +123,22 @@ def act_step(
     return Carry(new_state, inputs, labels, segments, halt), loss, metrics
 
 
+def halt_confidence(q_values: torch.Tensor, halt_only: bool) -> torch.Tensor:
+    """The Q head's probability that stopping now is right [B]: sigmoid(halt value) in
+    halt-only mode (its continue value is never trained), else sigmoid(halt − continue)."""
+    return torch.sigmoid(_halt_logit(q_values, halt_only))
+
+
 def wants_halt(q_values: torch.Tensor, halt_only: bool, threshold: float = 0.5) -> torch.Tensor:
-    """Whether the Q head says stop [B]: in halt-only mode (its continue value is never
-    trained) when sigmoid(halt value) passes ``threshold``, else when sigmoid(halt − continue)
-    does. At 0.5, the paper's rule: a positive halt value, or halt above continue."""
+    """Whether the Q head says stop [B]: when ``halt_confidence`` passes ``threshold`` (compared
+    as logits, which is exact). At 0.5, the paper's rule: a positive halt value, or halt above
+    continue."""
+    return _halt_logit(q_values, halt_only) > math.log(threshold / (1 - threshold))
+
+
+def _halt_logit(q_values: torch.Tensor, halt_only: bool) -> torch.Tensor:
     q_halt, q_continue = q_values[..., 0], q_values[..., 1]
-    margin = math.log(threshold / (1 - threshold))
-    return q_halt > margin if halt_only else q_halt - q_continue > margin
+    return q_halt if halt_only else q_halt - q_continue
 
 
 @torch.no_grad()
