@@ -13,6 +13,10 @@ state does not depend on how many segments follow it). From it:
 - segments used under learned halting (mean and histogram);
 - inference-time scaling: solve rate with 1, 2, 4, ... segments allowed, up to several times
   what training used, for fixed segments and for learned halting.
+- learned halting at several confidence thresholds, at the training segments and at the most
+  segments measured: a higher threshold stops later and solves more. Read off a set of fresh
+  puzzles (``hrm eval --count``), this is how to choose ``--halt-threshold`` without tuning on
+  the test set.
 
 Chain-of-thought runs have no segments: they report tokens generated and decoding FLOPs instead.
 
@@ -93,6 +97,23 @@ def by_tier(dataset: PuzzleDataset, solved: np.ndarray) -> dict[str, dict]:
     return {tier: rate(solved[tiers == tier]) for tier in sorted(set(tiers.tolist()))}
 
 
+# the halting thresholds ``evaluate`` measures; 0.5 is the paper's rule
+THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def threshold_curve(dataset: PuzzleDataset, trace: SegmentTrace, caps: list[int]) -> list[dict]:
+    """Learned halting at each of ``THRESHOLDS`` with at most each of ``caps`` segments: solve
+    rate and mean segments used."""
+    points = []
+    for threshold in THRESHOLDS:
+        for cap in caps:
+            used = trace.halted_at(cap, threshold)
+            solved, _ = solved_rows(dataset, trace.predictions[np.arange(len(used)), used - 1])
+            points.append({"threshold": threshold, "segments": cap,
+                           "halting": float(solved.mean()), "mean_segments": float(used.mean())})
+    return points
+
+
 def evaluate(
     run: Run,
     dataset: PuzzleDataset,
@@ -144,6 +165,8 @@ def evaluate(
         "by_tier": by_tier(dataset, solved),
         "halting": halting,
         "scaling": scaling,
+        "thresholds": threshold_curve(dataset, trace, sorted({trained, max(caps)}))
+        if trained > 1 else [],
         "inference_flops": inference_flops(run.model.config, trained),
     }
 

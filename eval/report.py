@@ -67,6 +67,16 @@ def evaluation_text(result: dict) -> str:
             lines.append(f"  {point['segments']:>8}  {percent(point['fixed']):>7}  "
                          f"{percent(point['halting']):>7}  ({point['halting_mean_segments']:.2f})")
         parts += [f"{solved_name} rate by segments allowed:", "\n".join(lines)]
+    if result.get("thresholds"):
+        caps = sorted({point["segments"] for point in result["thresholds"]})
+        lines = ["  threshold" + "".join(f"  {f'at most {cap}':>18}" for cap in caps)]
+        for threshold in sorted({point["threshold"] for point in result["thresholds"]}):
+            cells = {p["segments"]: p for p in result["thresholds"] if p["threshold"] == threshold}
+            lines.append(f"  {threshold:>9}" + "".join(
+                f"  {percent(cells[cap]['halting']):>7} ({cells[cap]['mean_segments']:>5.2f} seg)"
+                for cap in caps))
+        parts += [f"learned halting by threshold ({solved_name}, mean segments):",
+                  "\n".join(lines)]
     return "\n".join(parts)
 
 

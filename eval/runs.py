@@ -114,10 +114,11 @@ class SegmentTrace:
     halts: np.ndarray  # [N, S] bool: the halting head says stop after this segment
     confidence: np.ndarray  # [N, S] float32: ``halt_confidence``, what the threshold compares
 
-    def halted_at(self, cap: int) -> np.ndarray:
+    def halted_at(self, cap: int, threshold: float | None = None) -> np.ndarray:
         """Segments each puzzle uses [N] under learned halting with at most ``cap``: the first
-        segment whose head says stop, else ``cap``."""
-        halts = self.halts[:, :cap].copy()
+        segment whose head says stop, else ``cap``. ``threshold``: stop where the confidence
+        passes it instead of where the run's own threshold said stop."""
+        halts = (self.halts if threshold is None else self.confidence > threshold)[:, :cap].copy()
         halts[:, cap - 1] = True
         return halts.argmax(1) + 1
 

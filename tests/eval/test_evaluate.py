@@ -48,6 +48,22 @@ def test_halted_at_takes_the_first_halt_within_the_cap():
     assert trace.halted_at(1).tolist() == [1, 1, 1]
 
 
+
+confidences = st.lists(st.lists(st.floats(0, 1, width=32), min_size=4, max_size=4),
+                       min_size=1, max_size=8)
+
+
+@given(confidences, st.floats(0.01, 0.99), st.floats(0.01, 0.99), st.integers(1, 4))
+def test_a_higher_threshold_never_stops_earlier(rows, a, b, cap):
+    confidence = np.array(rows, dtype=np.float32)
+    trace = SegmentTrace(np.zeros((*confidence.shape, 4), np.uint8), confidence > 0.5,
+                         confidence)
+    low, high = sorted((a, b))
+    assert (trace.halted_at(cap, high) >= trace.halted_at(cap, low)).all()
+    assert (trace.halted_at(cap, low) <= cap).all()
+    first = [next((i + 1 for i, c in enumerate(row[:cap]) if c > low), cap) for row in rows]
+    assert trace.halted_at(cap, low).tolist() == first
+
 def test_another_shortest_path_is_solved_but_not_exact(tmp_path):
     maze = make_family("maze", 5)
     puzzle = maze.parse("S....\n.###.\n.###.\n.###.\n....G")
@@ -82,6 +98,12 @@ def test_evaluation_agrees_with_itself_and_with_the_trainer(run_dir):
     assert point["halting"] == pytest.approx(result["halting"]["solved"]["rate"])
     assert [p["segments"] for p in result["scaling"]] == [1, 2, 4, 8, 16]
     assert sum(result["halting"]["histogram"].values()) == 64
+    # the threshold rows: 0.5 at the training segments is the run's own learned halting
+    paper = next(p for p in result["thresholds"] if p["threshold"] == 0.5 and p["segments"] == 4)
+    assert paper["halting"] == pytest.approx(result["halting"]["solved"]["rate"])
+    assert paper["mean_segments"] == pytest.approx(result["halting"]["mean_segments"])
+    assert {p["segments"] for p in result["thresholds"]} == {4, 16}
+    assert "learned halting by threshold" in evaluation_text(result)
     # cell accuracy is the copy and fill accuracies weighted by their cells
     copy = dataset.inputs == dataset.labels
     weighted = (result["copy_accuracy"] * copy.sum() + result["fill_accuracy"] * (~copy).sum())
