@@ -1,4 +1,4 @@
-"""Several model kinds, one budget, one test set, one table: ``hrm compare`` and the engine of
+"""Several models, one budget, one test set, one table: ``hrm compare`` and the engine of
 ``hrm quickstart``.
 
 Every model trains with the shared trainer on the same dataset under the same budget:
@@ -10,8 +10,12 @@ Then every model is evaluated on the same test split. Runs live in ``OUT/runs/MO
 with their evaluation beside them, so an interrupted comparison picks up where it stopped:
 finished runs are kept, an unfinished one resumes from its checkpoint.
 
-This module deliberately does not define models or their recipes: a preset and ``--set``
-overrides do, the same for every model kind.
+Models are the model kinds (``hrm``, ``transformer``, ``cot``) and ``transformer-segments``,
+the transformer run through HRM's segment loop (``model.refine``). Recipes come from one preset
+and ``--set`` overrides: ``section.key=value`` for every model, ``MODEL:section.key=value`` for
+one, so that each baseline can have its own tuned recipe in the same command.
+
+This module deliberately does not define models or their recipes.
 """
 
 from __future__ import annotations
@@ -31,11 +35,18 @@ from eval.runs import load_run
 from hrm.checkpoint import has_checkpoint, write_json_atomic
 from hrm.flops import cot_training_flops, training_step_flops
 from hrm.presets import preset
-from hrm.train import MODEL_KINDS, RunConfig, apply_override, build_config, train
+from hrm.train import RunConfig, apply_override, build_config, train
 from puzzles import make_family
 from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset
 
 BUDGET_KINDS = ("time", "examples", "flops")
+# what each model of a comparison is: its kind and the settings that make it that model
+MODELS: dict[str, tuple[str, list[str]]] = {
+    "hrm": ("hrm", []),
+    "transformer": ("transformer", []),
+    "transformer-segments": ("transformer", ["model.refine=true"]),
+    "cot": ("cot", []),
+}
 UNITS = {"s": 1, "m": 60, "h": 3600}
 
 
@@ -65,13 +76,19 @@ class Comparison:
     train: int = 1000
     test: int = 1000
     preset: str = "cpu-small"
-    overrides: list[str] = field(default_factory=list)  # section.key=value, for every model
+    # section.key=value for every model, MODEL:section.key=value for one
+    overrides: list[str] = field(default_factory=list)
     data_path: str | None = None  # an existing dataset instead of building one
 
     def __post_init__(self) -> None:
-        for kind in self.models:
-            if kind not in MODEL_KINDS:
-                raise ValueError(f"unknown model {kind!r}: choose from {', '.join(MODEL_KINDS)}")
+        for name in self.models:
+            if name not in MODELS:
+                raise ValueError(f"unknown model {name!r}: choose from {', '.join(MODELS)}")
+        for assignment in self.overrides:
+            name, _ = model_override(assignment)
+            if name is not None and name not in self.models:
+                raise ValueError(f"--set {assignment}: {name!r} is not one of the models "
+                                 f"compared ({', '.join(self.models)})")
         if not self.models:
             raise ValueError("give at least one model")
         if self.seeds < 1:
@@ -109,14 +126,27 @@ def step_flops(config: RunConfig, data: Path) -> float:
     return cot_training_flops(model_config, tokens)
 
 
-def run_config(spec: Comparison, kind: str, seed: int, data: Path) -> RunConfig:
-    """The preset with the overrides, this model kind, this seed and the budget."""
+def model_override(assignment: str) -> tuple[str | None, str]:
+    """``MODEL:section.key=value`` as (MODEL, the rest); (None, it) for every model."""
+    head, equals, _ = assignment.partition("=")
+    if equals and ":" in head:
+        name, rest = assignment.split(":", 1)
+        return name.strip(), rest
+    return None, assignment
+
+
+def run_config(spec: Comparison, name: str, seed: int, data: Path) -> RunConfig:
+    """The preset with this model's settings and the overrides that apply to it, this seed
+    and the budget."""
+    kind, settings = MODELS[name]
     raw = preset(spec.preset)
     raw["data"] = {"path": str(data)}
     raw["model"]["kind"] = kind
     raw["train"]["seed"] = seed
-    for assignment in spec.overrides:
-        apply_override(raw, assignment)
+    for assignment in settings + spec.overrides:
+        target, rest = model_override(assignment)
+        if target in (None, name):
+            apply_override(raw, rest)
     batch = raw["train"].get("batch_size", 64)
     if spec.budget_kind == "time":
         raw["train"]["max_seconds"] = spec.budget
@@ -129,13 +159,13 @@ def run_config(spec: Comparison, kind: str, seed: int, data: Path) -> RunConfig:
     return RunConfig.from_dict(raw)
 
 
-def run_one(spec: Comparison, kind: str, seed: int, data: Path, folder: Path,
+def run_one(spec: Comparison, name: str, seed: int, data: Path, folder: Path,
             progress: bool) -> dict:
     """Train (or resume, or reuse) one run and evaluate it; returns its evaluation."""
     result_file = folder / "evaluation.json"
     if result_file.is_file():
         return json.loads(result_file.read_text())
-    config = run_config(spec, kind, seed, data)
+    config = run_config(spec, name, seed, data)
     train(config, folder, resume=has_checkpoint(folder), progress=progress)
     run = load_run(folder)
     result = evaluate(run, PuzzleDataset(data, "test"))
@@ -149,11 +179,11 @@ def run_one(spec: Comparison, kind: str, seed: int, data: Path, folder: Path,
     return result
 
 
-def summarise(kind: str, results: list[dict]) -> dict[str, Any]:
-    """One table row from a model kind's runs (one per seed)."""
+def summarise(name: str, results: list[dict]) -> dict[str, Any]:
+    """One table row from a model's runs (one per seed)."""
     rates = [r["solved"]["rate"] for r in results]
     row = {
-        "model": kind, "seeds": len(results), "parameters": results[0]["parameters"],
+        "model": name, "seeds": len(results), "parameters": results[0]["parameters"],
         "training_flops": float(np.mean([r["training_flops"] for r in results])),
         "train_seconds": float(np.mean([r["train_seconds"] for r in results])),
         "steps": float(np.mean([r["train_steps"] for r in results])),
@@ -207,11 +237,11 @@ def plot_curves(results: dict[str, list[dict]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 4))
-    for index, (kind, runs) in enumerate(results.items()):
+    for index, (name, runs) in enumerate(results.items()):
         for number, result in enumerate(runs):
             seconds, rates = zip(*result["curve"], strict=True) if result["curve"] else ((), ())
             axes.plot(np.array(seconds) / 60, rates, "o-", color=f"C{index}", alpha=0.8,
-                      label=kind if number == 0 else None)
+                      label=name if number == 0 else None)
     axes.set(xlabel="training minutes", ylabel="test solve rate (exact)", ylim=(0, 1))
     axes.legend()
     figure.tight_layout()
@@ -226,12 +256,12 @@ def compare(spec: Comparison, out: str | Path, progress: bool = True, echo=print
     out.mkdir(parents=True, exist_ok=True)
     data = prepare_data(spec, out)
     results: dict[str, list[dict]] = {}
-    for kind in spec.models:
+    for name in spec.models:
         for seed in range(spec.seeds):
-            folder = out / "runs" / f"{kind}-seed{seed}"
-            echo(f"{kind}, seed {seed}: {folder}")
-            results.setdefault(kind, []).append(run_one(spec, kind, seed, data, folder, progress))
-    rows = [summarise(kind, runs) for kind, runs in results.items()]
+            folder = out / "runs" / f"{name}-seed{seed}"
+            echo(f"{name}, seed {seed}: {folder}")
+            results.setdefault(name, []).append(run_one(spec, name, seed, data, folder, progress))
+    rows = [summarise(name, runs) for name, runs in results.items()]
     (out / "comparison.md").write_text(comparison_markdown(spec, rows))
     write_json_atomic(out / "comparison.json", {"spec": spec.__dict__, "rows": rows})
     plot_curves(results, out / "comparison.png")

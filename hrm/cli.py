@@ -527,7 +527,8 @@ def _default_preset(family: str, size: int) -> str:
 @click.option("--size", type=int, help="Grid size (default: 9 for Sudoku, 15 for mazes).")
 @click.option("--difficulty", help="Tier (default: easy for Sudoku, hard for mazes).")
 @click.option("--models", default="hrm,transformer", show_default=True,
-              help="Comma-separated model kinds: hrm, transformer, cot.")
+              help="Comma-separated: hrm, transformer, transformer-segments (HRM's segment "
+              "loop), cot.")
 @click.option("--budget", default="30m", show_default=True,
               help="Per model and seed: time (30m, 90s, 1.5h), example-segments or FLOPs.")
 @click.option("--budget-kind", type=click.Choice(["time", "examples", "flops"]), default="time",
@@ -536,8 +537,9 @@ def _default_preset(family: str, size: int) -> str:
 @click.option("--train", "n_train", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--test", "n_test", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--preset", help="Recipe for every model (default: by family and size).")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override one setting for every model (repeatable).")
+@click.option("--set", "overrides", multiple=True, metavar="[MODEL:]SECTION.KEY=VALUE",
+              help="Override one setting for every model, or with MODEL: for that one "
+              "(repeatable).")
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
               help="Use this dataset instead of building one.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,

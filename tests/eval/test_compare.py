@@ -40,6 +40,21 @@ def test_each_budget_kind_sets_the_run_length(tmp_path):
     assert 1 <= hrm_steps < transformer_steps and cot_steps >= 1
 
 
+
+def test_each_model_gets_its_settings_and_its_own_overrides(tmp_path):
+    from puzzles.dataset import BuildSpec, build_dataset
+    data = build_dataset(BuildSpec("sudoku", 4, "easy", 64, 8), tmp_path / "data")
+    spec = Comparison("sudoku", 4, "easy", ["hrm", "transformer", "transformer-segments"], 60.0,
+                      preset="tiny", overrides=["train.weight_decay=0.5",
+                                                "transformer-segments:train.lr=0.003",
+                                                "transformer:model.layers=8"])
+    hrm, one_pass, segments = (run_config(spec, name, 0, data) for name in spec.models)
+    assert one_pass.model["kind"] == segments.model["kind"] == "transformer"
+    assert segments.model["refine"] is True and "refine" not in one_pass.model
+    assert segments.train.lr == 0.003 and hrm.train.lr == one_pass.train.lr == 1e-3
+    assert one_pass.model["layers"] == 8 and "layers" not in segments.model
+    assert hrm.train.weight_decay == one_pass.train.weight_decay == 0.5
+
 def test_compare_trains_evaluates_tabulates_and_resumes(tmp_path, capsys):
     spec = Comparison("sudoku", 4, "easy", ["hrm", "transformer"], 3.0, "time", train=200,
                       test=32, preset="tiny", overrides=["train.threads=1"])
@@ -67,6 +82,7 @@ def test_quickstart_builds_trains_compares_and_solves(tmp_path, capsys):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--models", "hrm,gpt"], "unknown model 'gpt'"),
+    (["--set", "cot:train.lr=1"], "'cot' is not one of the models compared (hrm, transformer)"),
     (["--budget", "soon"], "cannot read budget"),
     (["--difficulty", "brutal", "--size", "4"], "unknown difficulty 'brutal'"),
 ])
