@@ -61,7 +61,9 @@ def test_a_higher_threshold_never_stops_earlier(rows, a, b, cap):
     low, high = sorted((a, b))
     assert (trace.halted_at(cap, high) >= trace.halted_at(cap, low)).all()
     assert (trace.halted_at(cap, low) <= cap).all()
-    first = [next((i + 1 for i, c in enumerate(row[:cap]) if c > low), cap) for row in rows]
+    # compared in float32, as the confidences are stored
+    first = [next((i + 1 for i, c in enumerate(confidence[r, :cap]) if c > np.float32(low)), cap)
+             for r in range(len(rows))]
     assert trace.halted_at(cap, low).tolist() == first
 
 def test_another_shortest_path_is_solved_but_not_exact(tmp_path):
