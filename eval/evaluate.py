@@ -108,7 +108,7 @@ def threshold_curve(dataset: PuzzleDataset, trace: SegmentTrace, caps: list[int]
     for threshold in THRESHOLDS:
         for cap in caps:
             used = trace.halted_at(cap, threshold)
-            solved, _ = solved_rows(dataset, trace.predictions[np.arange(len(used)), used - 1])
+            solved, _ = solved_rows(dataset, trace.answers_at(used))
             points.append({"threshold": threshold, "segments": cap,
                            "halting": float(solved.mean()), "mean_segments": float(used.mean())})
     return points
@@ -153,7 +153,7 @@ def evaluate(
     for cap in caps:
         fixed, _ = solved_rows(dataset, trace.predictions[:, cap - 1])
         cap_used = trace.halted_at(cap)
-        learned, _ = solved_rows(dataset, trace.predictions[np.arange(len(dataset)), cap_used - 1])
+        learned, _ = solved_rows(dataset, trace.answers_at(cap_used))
         scaling.append({"segments": cap, "fixed": float(fixed.mean()),
                         "halting": float(learned.mean()),
                         "halting_mean_segments": float(cap_used.mean())})
@@ -177,7 +177,7 @@ def halting_measures(dataset: PuzzleDataset, trace: SegmentTrace,
     puzzles were solved [N], and the summary ``evaluate`` reports (solve and exact rates,
     segments used: mean and histogram)."""
     used = trace.halted_at(cap)
-    measures, solved = answer_measures(dataset, trace.predictions[np.arange(len(used)), used - 1])
+    measures, solved = answer_measures(dataset, trace.answers_at(used))
     histogram = Counter(used.tolist())
     return measures, solved, {
         "solved": measures["solved"], "exact": measures["exact"],

@@ -122,6 +122,10 @@ class SegmentTrace:
         halts[:, cap - 1] = True
         return halts.argmax(1) + 1
 
+    def answers_at(self, used: np.ndarray) -> np.ndarray:
+        """Each puzzle's answer after the segment ``used`` [N] gives it (1-based) [N, L]."""
+        return self.predictions[np.arange(len(used)), used - 1]
+
 
 def run_segments(
     run: Run,

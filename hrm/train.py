@@ -216,11 +216,10 @@ def prepare_data(config: DataConfig, run: Path) -> Path:
     return path
 
 
-def described_data(config: DataConfig, path: Path) -> DataConfig:
-    """``config`` with the fields of the dataset at ``path`` as it was built, for
+def described_data(config: DataConfig, meta: dict[str, Any]) -> DataConfig:
+    """``config`` with the fields of the dataset whose ``meta.json`` is ``meta``, for
     ``config.json``: with ``data.path`` set, the section's other fields are the preset's, which
     need not describe that dataset."""
-    meta = read_meta(path)
     return DataConfig(path=config.path, family=meta["family"], size=meta["size"],
                       difficulty=meta.get("difficulty", DataConfig.difficulty),
                       train=meta["counts"].get("train", 0), test=meta["counts"].get("test", 0),
@@ -427,11 +426,11 @@ def train(
         step, epoch, position = info["step"], info["epoch"], info["position"]
         trained_before = info.get("train_seconds", 0.0)
     if ddp.is_main:
-        described = dataclasses.replace(config, data=described_data(config.data, data_path))
+        meta = read_meta(data_path)
+        described = dataclasses.replace(config, data=described_data(config.data, meta))
         write_json_atomic(run / "config.json", {
             **described.to_dict(), "data_path": str(data_path),
-            "model_kind": kind, "model_config": asdict(model_config),
-            "family": read_meta(data_path),
+            "model_kind": kind, "model_config": asdict(model_config), "family": meta,
         })
     trained = model
     if ddp.world_size > 1:

@@ -40,7 +40,6 @@ def test_each_budget_kind_sets_the_run_length(tmp_path):
     assert 1 <= hrm_steps < transformer_steps and cot_steps >= 1
 
 
-
 def test_each_model_gets_its_settings_and_its_own_overrides(tmp_path):
     from puzzles.dataset import BuildSpec, build_dataset
     data = build_dataset(BuildSpec("sudoku", 4, "easy", 64, 8), tmp_path / "data")
@@ -54,6 +53,7 @@ def test_each_model_gets_its_settings_and_its_own_overrides(tmp_path):
     assert segments.train.lr == 0.003 and hrm.train.lr == one_pass.train.lr == 1e-3
     assert one_pass.model["layers"] == 8 and "layers" not in segments.model
     assert hrm.train.weight_decay == one_pass.train.weight_decay == 0.5
+
 
 def test_compare_trains_evaluates_tabulates_and_resumes(tmp_path, capsys):
     spec = Comparison("sudoku", 4, "easy", ["hrm", "transformer"], 3.0, "time", train=200,

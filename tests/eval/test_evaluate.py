@@ -48,7 +48,6 @@ def test_halted_at_takes_the_first_halt_within_the_cap():
     assert trace.halted_at(1).tolist() == [1, 1, 1]
 
 
-
 confidences = st.lists(st.lists(st.floats(0, 1, width=32), min_size=4, max_size=4),
                        min_size=1, max_size=8)
 
@@ -65,6 +64,7 @@ def test_a_higher_threshold_never_stops_earlier(rows, a, b, cap):
     first = [next((i + 1 for i, c in enumerate(confidence[r, :cap]) if c > np.float32(low)), cap)
              for r in range(len(rows))]
     assert trace.halted_at(cap, low).tolist() == first
+
 
 def test_another_shortest_path_is_solved_but_not_exact(tmp_path):
     maze = make_family("maze", 5)
