@@ -26,6 +26,7 @@ from hrm.layers import (
     Block,
     Linear,
     TokenEmbedding,
+    grid_bias_for,
     halting_head,
     rotary_for,
     trunc_normal_,
@@ -42,6 +43,7 @@ class TransformerConfig:
     expansion: float = 4.0
     layers: int = 4
     positions: str = "learned"  # "learned", "grid" (row + column) or "rope"
+    relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
     refine: bool = False  # run HRM's segment loop instead of one pass
     halt_bias_init: float = -5.0
 
@@ -68,6 +70,7 @@ class Transformer(nn.Module):
             config.vocab_size, config.hidden, config.seq_len, config.positions
         )
         self.rotary = rotary_for(config.positions, config.hidden, config.heads, config.seq_len)
+        self.grid_bias = grid_bias_for(config.relative_bias, config.heads, config.seq_len)
         self.blocks = nn.ModuleList(
             Block(config.hidden, config.heads, config.expansion) for _ in range(config.layers)
         )
@@ -96,8 +99,9 @@ class Transformer(nn.Module):
         x = self.embed(inputs)
         if self.config.refine:
             x = state.z_high + x
+        bias = self.grid_bias() if self.grid_bias is not None else None  # [H, L, L]
         for block in self.blocks:
-            x = block(x, self.rotary)
+            x = block(x, self.rotary, bias=bias)
         logits = self.output_head(x)
         q_values = self.q_head(x.mean(dim=1)).float()
         return State(x, state.z_low).detach(), logits, q_values

@@ -37,6 +37,8 @@ class ACTConfig:
     halt_only: bool = False
     q_loss_weight: float = 0.5
     loss: str = "softmax"  # or "stablemax"
+    # start the slots at staggered segments (see new_carry); False: all start together
+    stagger: bool = False
 
     def __post_init__(self) -> None:
         if self.max_segments < 1:
@@ -59,15 +61,24 @@ def unwrap(model):
     return getattr(model, "module", model)
 
 
-def new_carry(model, inputs: torch.Tensor, labels: torch.Tensor) -> Carry:
-    """A carry whose every slot is halted, so the first step loads the first batch."""
+def new_carry(model, inputs: torch.Tensor, labels: torch.Tensor, stagger: int = 1) -> Carry:
+    """A carry for the first step, which runs ``inputs`` and ``labels`` [B, L].
+
+    Without ``stagger`` every slot starts a fresh example, so all slots run segment 1 together,
+    then segment 2, and so on: until the model halts some examples early, every step trains
+    one segment index only (the batches run in lockstep). With ``stagger`` = the maximum
+    segments M, slot i counts its first example as having run i mod M segments already, so it
+    runs only the rest of them; from the first step on, every step trains all segment
+    indices equally often.
+    """
     batch = inputs.shape[0]
+    head_start = torch.arange(batch, device=inputs.device) % stagger
     return Carry(
         unwrap(model).initial_state(batch, inputs.device),
         inputs,
         labels,
-        torch.zeros(batch, dtype=torch.long, device=inputs.device),
-        torch.ones(batch, dtype=torch.bool, device=inputs.device),
+        head_start,
+        head_start == 0,  # halted, so reset and counted from 0; the state is initial anyway
     )
 
 

@@ -119,9 +119,13 @@ class Attention(nn.Module):
         x: torch.Tensor,
         rotary: RotaryEmbedding | None = None,
         cache: KVCache | None = None,
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``x`` [B, L, D]; with a ``cache`` (causal decoding) ``x`` holds the positions after
-        those cached, and their keys and values are appended to it."""
+        those cached, and their keys and values are appended to it. ``bias`` [H, L, L] is added
+        to the attention scores (bidirectional attention only)."""
+        if bias is not None and (self.causal or cache is not None):
+            raise ValueError("an attention bias is only supported for bidirectional attention")
         batch, length, hidden = x.shape
         offset = cache.length if cache is not None else 0
         qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)
@@ -139,10 +143,13 @@ class Attention(nn.Module):
         use_explicit = self.path == "explicit" or (
             self.path == "auto" and length <= EXPLICIT_ATTENTION_MAX_LEN and x.device.type == "cpu"
         )
+        if bias is not None:
+            bias = bias.to(q.dtype)
         if use_explicit:
-            y = explicit_attention(q, k, v, causal, keep)
+            y = explicit_attention(q, k, v, causal, keep, bias)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, is_causal=causal)
+            mask = keep if bias is None else bias
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         return self.out(y.transpose(1, 2).reshape(batch, length, hidden))
 
 
@@ -152,9 +159,12 @@ def explicit_attention(
     v: torch.Tensor,
     causal: bool,
     keep: torch.Tensor | None = None,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     # scaling the queries, not the scores: head_dim numbers per query instead of one per key
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # [B, H, L, T]
+    if bias is not None:
+        scores = scores + bias
     if causal:
         length = q.shape[-2]
         keep = torch.ones(length, length, dtype=torch.bool, device=q.device).tril()
@@ -182,8 +192,9 @@ class Block(nn.Module):
         x: torch.Tensor,
         rotary: RotaryEmbedding | None = None,
         cache: KVCache | None = None,
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = rms_norm(x + self.attn(x, rotary, cache))
+        x = rms_norm(x + self.attn(x, rotary, cache, bias))
         return rms_norm(x + self.mlp(x))
 
 
@@ -231,6 +242,34 @@ class TokenEmbedding(nn.Module):
         if table is not None:
             x = (x + table[offset : offset + tokens.shape[1]]) / math.sqrt(2)
         return self.scale * x
+
+
+class GridBias(nn.Module):
+    """A learned attention bias per head for each offset (rows down, columns right) from one cell
+    of a square grid to another, shared by every layer that is given it.
+
+    With it a head can attend to, say, the cell above from the first step, where absolute
+    positions leave that to be learned per cell: a maze is solved by looking at neighbours.
+    Starts at zero, so it changes nothing until trained."""
+
+    def __init__(self, heads: int, seq_len: int) -> None:
+        super().__init__()
+        side = math.isqrt(seq_len)
+        if side * side != seq_len:
+            raise ValueError(f"a grid bias needs a square grid, not a sequence of {seq_len}")
+        span = 2 * side - 1  # offsets -(side - 1) .. side - 1 per axis
+        self.table = nn.Parameter(torch.zeros(heads, span * span))
+        row, col = torch.arange(seq_len) // side, torch.arange(seq_len) % side
+        offset = (row[None, :] - row[:, None] + side - 1) * span + col[None, :] - col[:, None]
+        self.register_buffer("offset", offset + side - 1, persistent=False)  # [L, L]
+
+    def forward(self) -> torch.Tensor:
+        return self.table[:, self.offset]  # [H, L, L]
+
+
+def grid_bias_for(relative_bias: bool, heads: int, seq_len: int) -> GridBias | None:
+    """The grid bias a model needs when it asks for one, else None."""
+    return GridBias(heads, seq_len) if relative_bias else None
 
 
 def rotary_for(positions: str, hidden: int, heads: int, max_len: int) -> RotaryEmbedding | None:

@@ -35,6 +35,7 @@ from hrm.layers import (
     Linear,
     RotaryEmbedding,
     TokenEmbedding,
+    grid_bias_for,
     halting_head,
     rotary_for,
     trunc_normal_,
@@ -55,6 +56,7 @@ class HRMConfig:
     h_cycles: int = 2
     l_cycles: int = 2
     positions: str = "learned"  # "learned", "grid" (row + column) or "rope"
+    relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
     gradient: str = "one_step"
     unrolled_steps: int = 2  # low-level updates with gradients when gradient == "unrolled"
     halt_bias_init: float = -5.0  # Q head bias: start far from halting (see act.py)
@@ -99,11 +101,15 @@ class RecurrentModule(nn.Module):
         )
 
     def forward(
-        self, state: torch.Tensor, injection: torch.Tensor, rotary: RotaryEmbedding | None
+        self,
+        state: torch.Tensor,
+        injection: torch.Tensor,
+        rotary: RotaryEmbedding | None,
+        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = state + injection
         for block in self.blocks:
-            x = block(x, rotary)
+            x = block(x, rotary, bias=bias)
         return x
 
 
@@ -115,6 +121,7 @@ class HRM(nn.Module):
             config.vocab_size, config.hidden, config.seq_len, config.positions
         )
         self.rotary = rotary_for(config.positions, config.hidden, config.heads, config.seq_len)
+        self.grid_bias = grid_bias_for(config.relative_bias, config.heads, config.seq_len)
         self.low = RecurrentModule(config, config.l_layers)
         self.high = RecurrentModule(config, config.h_layers)
         self.output_head = Linear(config.hidden, config.vocab_size)
@@ -149,6 +156,7 @@ class HRM(nn.Module):
         cfg = self.config
         h_cycles, l_cycles = cycles or (cfg.h_cycles, cfg.l_cycles)
         x = self.embed(inputs)
+        bias = self.grid_bias() if self.grid_bias is not None else None  # [H, L, L]
         z_high, z_low = state.z_high, state.z_low
         total = h_cycles * l_cycles
         first_grad = {
@@ -159,9 +167,9 @@ class HRM(nn.Module):
         }[cfg.gradient]
         for step in range(total):
             with torch.set_grad_enabled(torch.is_grad_enabled() and step >= first_grad):
-                z_low = self.low(z_low, z_high + x, self.rotary)
+                z_low = self.low(z_low, z_high + x, self.rotary, bias)
                 if (step + 1) % l_cycles == 0:
-                    z_high = self.high(z_high, z_low, self.rotary)
+                    z_high = self.high(z_high, z_low, self.rotary, bias)
         logits = self.output_head(z_high)
         q_values = self.q_head(z_high.mean(dim=1)).float()
         return State(z_high, z_low).detach(), logits, q_values

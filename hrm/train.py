@@ -492,8 +492,11 @@ def train(
                 if kind == "cot":
                     loss, metrics = cot_step(trained, inputs, labels)
                 else:
-                    if carry is None:
-                        carry = new_carry(model, inputs, labels)
+                    if carry is None or step == tc.shallow_steps:
+                        # each phase starts its own carry (the shallow phase's slots all end
+                        # halted), staggered if asked so that segments are not in lockstep
+                        stagger = act_config.max_segments if act_config.stagger else 1
+                        carry = new_carry(model, inputs, labels, stagger)
                     carry, loss, metrics = act_step(trained, carry, inputs, labels, act_config,
                                                     cycles)
             if not torch.isfinite(loss):

@@ -4,6 +4,7 @@ import torch
 from hrm.layers import (
     Attention,
     Block,
+    GridBias,
     KVCache,
     RotaryEmbedding,
     TokenEmbedding,
@@ -24,6 +25,38 @@ def test_explicit_and_sdpa_attention_agree(causal):
     attention.path = "sdpa"
     fused = attention(x)
     torch.testing.assert_close(explicit, fused, rtol=1e-4, atol=1e-5)
+
+
+def test_explicit_and_sdpa_attention_agree_with_a_grid_bias():
+    torch.manual_seed(0)
+    attention, grid = Attention(hidden=32, heads=4), GridBias(heads=4, seq_len=16)
+    torch.nn.init.normal_(grid.table)
+    x = torch.randn(3, 16, 32)
+    attention.path = "explicit"
+    explicit = attention(x, bias=grid())
+    attention.path = "sdpa"
+    torch.testing.assert_close(explicit, attention(x, bias=grid()), rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(explicit, attention(x))
+
+
+def test_grid_bias_depends_on_the_offset_between_cells_only():
+    grid = GridBias(heads=2, seq_len=16)  # a 4×4 grid, cells row by row
+    torch.nn.init.normal_(grid.table)
+    bias = grid()  # [2, 16, 16]
+    cell = lambda r, c: 4 * r + c  # noqa: E731
+    assert torch.equal(bias[:, cell(1, 1), cell(0, 1)], bias[:, cell(3, 2), cell(2, 2)])  # above
+    assert torch.equal(bias[:, cell(0, 0), cell(2, 1)], bias[:, cell(1, 2), cell(3, 3)])
+    assert not torch.equal(bias[:, cell(1, 1), cell(0, 1)], bias[:, cell(1, 1), cell(2, 1)])
+    assert not torch.equal(bias[:, cell(1, 1), cell(1, 0)], bias[:, cell(1, 1), cell(0, 1)])
+    # the 7 × 7 offsets of a 4×4 grid, each its own entry of the table
+    assert len({tuple(bias[:, i, j].tolist()) for i in range(16) for j in range(16)}) == 49
+    with pytest.raises(ValueError, match="square"):
+        GridBias(heads=2, seq_len=15)
+
+
+def test_a_bias_is_refused_for_causal_attention():
+    with pytest.raises(ValueError, match="bidirectional"):
+        Attention(hidden=32, heads=4, causal=True)(torch.randn(1, 4, 32), bias=torch.zeros(4, 4, 4))
 
 
 def test_causal_attention_ignores_the_future():

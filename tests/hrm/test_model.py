@@ -73,6 +73,20 @@ def test_cycles_override_runs_a_shallower_segment():
     assert torch.allclose(shallow, reference) and not torch.allclose(shallow, deep)
 
 
+def test_a_grid_bias_starts_at_zero_and_then_changes_the_answer():
+    inputs = torch.randint(1, 6, (2, 16))
+    plain, biased = small(), small(relative_bias=True)
+    _, expected, _ = plain(plain.initial_state(2), inputs)
+    _, logits, _ = biased(biased.initial_state(2), inputs)
+    torch.testing.assert_close(logits, expected)  # same initialisation, a zero bias
+    logits.sum().backward()
+    assert biased.grid_bias.table.grad.abs().sum() > 0
+    with torch.no_grad():
+        biased.grid_bias.table.normal_()
+    _, changed, _ = biased(biased.initial_state(2), inputs)
+    assert not torch.allclose(changed, expected)
+
+
 def test_reset_restores_the_initial_state_only_where_asked():
     model = small()
     state, _, _ = model(model.initial_state(2), torch.randint(1, 6, (2, 16)))
@@ -94,6 +108,27 @@ def test_act_step_halts_at_max_segments_and_reloads_halted_slots():
     assert carry.halted.all() and torch.equal(carry.inputs, first)  # still the first examples
     carry, _, _ = act_step(model, carry, second, second, config)
     assert torch.equal(carry.inputs, second) and (carry.segments == 1).all()
+
+
+def test_staggered_carry_trains_every_segment_index_at_every_step():
+    model = small()
+    config = ACTConfig(max_segments=3, explore_prob=0.0)
+    batches = [torch.randint(2, 6, (6, 16)) for _ in range(4)]
+    carry = new_carry(model, batches[0], batches[0], stagger=3)
+    for step, batch in enumerate(batches):
+        carry, _, _ = act_step(model, carry, batch, batch, config)
+        # nothing halts early (Q starts at "continue"), so the spread set at the start stays
+        assert sorted(carry.segments.tolist()) == [1, 1, 2, 2, 3, 3], step
+    assert torch.equal(carry.inputs[0], batches[3][0])  # slot 0 started its second example
+
+
+def test_unstaggered_carry_runs_in_lockstep():
+    model = small()
+    inputs = torch.randint(2, 6, (4, 16))
+    carry = new_carry(model, inputs, inputs)
+    for expected in (1, 2, 3, 1):
+        carry, _, _ = act_step(model, carry, inputs, inputs, ACTConfig(max_segments=3))
+        assert (carry.segments == expected).all()
 
 
 def test_one_segment_per_example_halts_every_step():
