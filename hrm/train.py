@@ -20,6 +20,8 @@ import json
 import math
 import os
 import time
+import types
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,7 @@ class RunConfig:
             for key in values:
                 if key not in known:
                     raise ValueError(f"unknown config key '{name}.{key}'")
+            check_types(name, kind, values)
             if name == "train" and "betas" in values:
                 values["betas"] = tuple(values["betas"])
             built[name] = kind(**values)
@@ -121,6 +124,8 @@ class RunConfig:
         for key in model:
             if key not in known:
                 raise ValueError(f"unknown config key 'model.{key}'")
+        for kind in (CoTConfig, TransformerConfig, HRMConfig):  # HRM's types win when shared
+            check_types("model", kind, {k: v for k, v in model.items() if k in _config_keys(kind)})
         build_config(model, vocab_size=2, seq_len=1)  # validates values early
         data = built["data"]
         if data.options and not data.path:
@@ -140,6 +145,33 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+SIMPLE_TYPES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def check_types(section: str, kind: type, values: dict[str, Any]) -> None:
+    """Refuse a value of the wrong type for a bool, int, float or str field of the dataclass
+    ``kind`` (None where the field allows it): ``--set act.halt_only=maybe`` would otherwise
+    pass as a truthy string. Fields of other types are left to the config's own checks."""
+    hints = typing.get_type_hints(kind)
+    for key, value in values.items():
+        hint = hints.get(key)
+        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        simple = [t for t in allowed if t in SIMPLE_TYPES]
+        if not simple or (value is None and type(None) in allowed):
+            continue
+        if not any(_is_a(value, t) for t in simple):
+            wanted = " or ".join(SIMPLE_TYPES[t] for t in simple)
+            raise ValueError(f"{section}.{key} must be {wanted}, not {value!r}")
+
+
+def _is_a(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):  # bool is an int to Python, never here
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
 
 
 def apply_override(raw: dict[str, Any], assignment: str) -> None:

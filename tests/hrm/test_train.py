@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -151,6 +152,30 @@ def test_unknown_keys_and_bad_values_are_rejected():
         RunConfig.from_dict({"data": {"family": "maze", "size": 9, "options": {"walls": 3}}})
     with pytest.raises(ValueError, match="positions"):
         RunConfig.from_dict({"model": {"positions": "sinusoidal"}})
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"act": {"halt_only": "maybe"}}, "act.halt_only must be true or false, not 'maybe'"),
+    ({"act": {"stagger": 1}}, "act.stagger must be true or false, not 1"),
+    ({"model": {"relative_bias": "yes"}}, "model.relative_bias must be true or false"),
+    ({"model": {"hidden": 64.5}}, "model.hidden must be an integer, not 64.5"),
+    ({"train": {"max_steps": True}}, "train.max_steps must be an integer, not True"),
+    ({"train": {"lr": "fast"}}, "train.lr must be a number, not 'fast'"),
+    ({"train": {"eval_segments": "8"}}, "train.eval_segments must be an integer, not '8'"),
+    ({"data": {"family": 3}}, "data.family must be a string, not 3"),
+])
+def test_values_of_the_wrong_type_are_rejected(raw, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RunConfig.from_dict(raw)
+
+
+def test_values_of_the_right_type_pass():
+    config = RunConfig.from_dict({"train": {"lr": 1, "eval_segments": None, "max_seconds": 90},
+                                  "act": {"stagger": True}, "model": {"relative_bias": False}})
+    assert config.train.lr == 1 and config.act.stagger and config.train.eval_segments is None
+
+
+def test_overrides_are_parsed_as_json_when_they_can_be():
     raw: dict = {}
     apply_override(raw, "train.lr=3e-4")
     apply_override(raw, "model.positions=rope")
