@@ -26,12 +26,13 @@ from hrm.layers import (
     Block,
     Linear,
     TokenEmbedding,
+    feedback_for,
     grid_bias_for,
     halting_head,
     rotary_for,
     trunc_normal_,
 )
-from hrm.model import State
+from hrm.model import State, empty_board, reset_board
 
 
 @dataclass
@@ -45,6 +46,8 @@ class TransformerConfig:
     positions: str = "learned"  # "learned", "grid" (row + column) or "rope"
     relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
     refine: bool = False  # run HRM's segment loop instead of one pass
+    feedback: bool = False  # with refine: read confident answers back in (layers.AnswerFeedback)
+    feedback_threshold: float = 0.9
     halt_bias_init: float = -5.0
 
     def __post_init__(self) -> None:
@@ -54,6 +57,8 @@ class TransformerConfig:
         for name in ("hidden", "heads", "layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.feedback and not self.refine:
+            raise ValueError("feedback needs refine: one pass has no next segment to feed")
 
 
 def matched_layers(hrm_model: dict) -> int:
@@ -71,6 +76,7 @@ class Transformer(nn.Module):
         )
         self.rotary = rotary_for(config.positions, config.hidden, config.heads, config.seq_len)
         self.grid_bias = grid_bias_for(config.relative_bias, config.heads, config.seq_len)
+        self.feedback = feedback_for(config.feedback, config.hidden, config.feedback_threshold)
         self.blocks = nn.ModuleList(
             Block(config.hidden, config.heads, config.expansion) for _ in range(config.layers)
         )
@@ -83,20 +89,25 @@ class Transformer(nn.Module):
     # the trainer's carry and checkpoints work unchanged.
     def initial_state(self, batch: int, device: torch.device | None = None) -> State:
         shape = (batch, self.config.seq_len, self.config.hidden)
-        z = self.state_init.to(device or self.state_init.device).expand(shape).clone()
-        return State(z, torch.zeros_like(z))
+        device = device or self.state_init.device
+        z = self.state_init.to(device).expand(shape).clone()
+        return State(z, torch.zeros_like(z),
+                     empty_board(self.feedback, batch, self.config.seq_len, device))
 
     def reset(self, state: State, mask: torch.Tensor) -> State:
         m = mask.view(-1, 1, 1)
         z = torch.where(m, self.state_init.to(state.z_high.dtype), state.z_high)
-        return State(z, state.z_low)
+        return State(z, state.z_low, reset_board(state.board, mask))
 
     def forward(
         self, state: State, inputs: torch.Tensor, cycles: tuple[int, int] | None = None
     ) -> tuple[State, torch.Tensor, torch.Tensor]:
         """One pass (or one segment with ``refine``): (new state, detached; logits [B, L, V];
         Q-values [B, 2]). ``cycles`` is accepted for the segment interface and ignored."""
-        x = self.embed(inputs)
+        if self.feedback is not None:
+            x = self.feedback(self.embed, inputs, state.board)
+        else:
+            x = self.embed(inputs)
         if self.config.refine:
             x = state.z_high + x
         bias = self.grid_bias() if self.grid_bias is not None else None  # [H, L, L]
@@ -104,4 +115,5 @@ class Transformer(nn.Module):
             x = block(x, self.rotary, bias=bias)
         logits = self.output_head(x)
         q_values = self.q_head(x.mean(dim=1)).float()
-        return State(x, state.z_low).detach(), logits, q_values
+        board = self.feedback.board(logits) if self.feedback is not None else None
+        return State(x, state.z_low, board).detach(), logits, q_values

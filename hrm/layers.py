@@ -267,6 +267,43 @@ class GridBias(nn.Module):
         return self.table[:, self.offset]  # [H, L, L]
 
 
+class AnswerFeedback(nn.Module):
+    """Shows a model that reasons in segments its own confident answers: the next segment reads
+    the puzzle with every cell it was sure of (softmax above ``threshold``) filled in, embedded
+    like a given cell plus a learned "filled by the model" vector.
+
+    The vector starts at zero, so a filled cell at first looks exactly like a given one: what
+    the model learnt in one pass (fill what the givens imply) applies again, to a fuller board,
+    in every later segment. Cells are re-read from every segment's answer, so a filled cell the
+    model changes its mind about is updated or emptied. This is not in the HRM paper (there the
+    state alone carries the answer between segments); it is an option for the ablation."""
+
+    def __init__(self, hidden: int, threshold: float) -> None:
+        super().__init__()
+        if not 0 < threshold < 1:
+            raise ValueError(f"feedback_threshold must be between 0 and 1, not {threshold}")
+        self.threshold = threshold
+        self.filled = nn.Parameter(torch.zeros(hidden))
+
+    def forward(self, embed: TokenEmbedding, inputs: torch.Tensor,
+                board: torch.Tensor) -> torch.Tensor:
+        """The embedded puzzle [B, L, D]; ``board`` [B, L] holds filled tokens, 0 elsewhere."""
+        filled = board > 0
+        x = embed(torch.where(filled, board, inputs))
+        return x + filled.unsqueeze(-1).to(x.dtype) * self.filled.to(x.dtype)
+
+    @torch.no_grad()
+    def board(self, logits: torch.Tensor) -> torch.Tensor:
+        """The cells to fill next segment [B, L]: the answer where confident, 0 elsewhere."""
+        confidence, answer = logits.float().softmax(-1).max(-1)
+        return torch.where(confidence > self.threshold, answer, 0)
+
+
+def feedback_for(feedback: bool, hidden: int, threshold: float) -> AnswerFeedback | None:
+    """The answer feedback a model needs when it asks for it, else None."""
+    return AnswerFeedback(hidden, threshold) if feedback else None
+
+
 def grid_bias_for(relative_bias: bool, heads: int, seq_len: int) -> GridBias | None:
     """The grid bias a model needs when it asks for one, else None."""
     return GridBias(heads, seq_len) if relative_bias else None

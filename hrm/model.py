@@ -14,6 +14,9 @@ Gradients (``gradient``):
                  among them, carry gradients (truncated backprop through time);
   ``full``       every update of the segment carries gradients (backprop through time).
 
+With ``feedback`` (not in the paper) each segment also reads the cells the previous segment's
+answer was sure of, filled into the puzzle (``layers.AnswerFeedback``).
+
 ``forward`` can run fewer cycles than the config says (``cycles``): the trainer uses that for a
 shallow warm-up phase, since a model trained from scratch at full depth can stay stuck copying
 its input (docs/experiments.md).
@@ -31,10 +34,12 @@ from torch import nn
 
 from hrm.layers import (
     POSITIONS,
+    AnswerFeedback,
     Block,
     Linear,
     RotaryEmbedding,
     TokenEmbedding,
+    feedback_for,
     grid_bias_for,
     halting_head,
     rotary_for,
@@ -57,6 +62,8 @@ class HRMConfig:
     l_cycles: int = 2
     positions: str = "learned"  # "learned", "grid" (row + column) or "rope"
     relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
+    feedback: bool = False  # read confident answers back in (layers.AnswerFeedback)
+    feedback_threshold: float = 0.9
     gradient: str = "one_step"
     unrolled_steps: int = 2  # low-level updates with gradients when gradient == "unrolled"
     halt_bias_init: float = -5.0  # Q head bias: start far from halting (see act.py)
@@ -72,23 +79,43 @@ class HRMConfig:
                      "unrolled_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if not 0 < self.feedback_threshold < 1:
+            raise ValueError(f"feedback_threshold must be between 0 and 1, not "
+                             f"{self.feedback_threshold}")
 
 
 @dataclass
 class State:
     z_high: torch.Tensor  # [B, L, D]
     z_low: torch.Tensor  # [B, L, D]
+    board: torch.Tensor | None = None  # [B, L] cells filled by answer feedback, 0 = none
 
     def detach(self) -> State:
-        return State(self.z_high.detach(), self.z_low.detach())
+        return State(self.z_high.detach(), self.z_low.detach(), self.board)
 
     def rows(self, index: torch.Tensor) -> State:
         """The state of the examples ``index`` selects (a bool mask or indices over B)."""
-        return State(self.z_high[index], self.z_low[index])
+        board = None if self.board is None else self.board[index]
+        return State(self.z_high[index], self.z_low[index], board)
 
     def extend(self, other: State) -> State:
         """This batch followed by ``other``'s examples."""
-        return State(torch.cat([self.z_high, other.z_high]), torch.cat([self.z_low, other.z_low]))
+        board = None if self.board is None else torch.cat([self.board, other.board])
+        return State(torch.cat([self.z_high, other.z_high]), torch.cat([self.z_low, other.z_low]),
+                     board)
+
+
+def empty_board(feedback: AnswerFeedback | None, batch: int, seq_len: int,
+                device: torch.device) -> torch.Tensor | None:
+    """Nothing filled yet [B, L], for a model with answer feedback; None without."""
+    if feedback is None:
+        return None
+    return torch.zeros(batch, seq_len, dtype=torch.long, device=device)
+
+
+def reset_board(board: torch.Tensor | None, mask: torch.Tensor) -> torch.Tensor | None:
+    """``board`` emptied where ``mask`` [B] is true."""
+    return None if board is None else torch.where(mask[:, None], 0, board)
 
 
 class RecurrentModule(nn.Module):
@@ -122,6 +149,7 @@ class HRM(nn.Module):
         )
         self.rotary = rotary_for(config.positions, config.hidden, config.heads, config.seq_len)
         self.grid_bias = grid_bias_for(config.relative_bias, config.heads, config.seq_len)
+        self.feedback = feedback_for(config.feedback, config.hidden, config.feedback_threshold)
         self.low = RecurrentModule(config, config.l_layers)
         self.high = RecurrentModule(config, config.h_layers)
         self.output_head = Linear(config.hidden, config.vocab_size)
@@ -136,6 +164,7 @@ class HRM(nn.Module):
         return State(
             self.z_high_init.to(device).expand(shape).clone(),
             self.z_low_init.to(device).expand(shape).clone(),
+            empty_board(self.feedback, batch, self.config.seq_len, device),
         )
 
     def reset(self, state: State, mask: torch.Tensor) -> State:
@@ -144,6 +173,7 @@ class HRM(nn.Module):
         return State(
             torch.where(m, self.z_high_init.to(state.z_high.dtype), state.z_high),
             torch.where(m, self.z_low_init.to(state.z_low.dtype), state.z_low),
+            reset_board(state.board, mask),
         )
 
     def forward(
@@ -155,7 +185,10 @@ class HRM(nn.Module):
         model's forward pass, so DistributedDataParallel can wrap it."""
         cfg = self.config
         h_cycles, l_cycles = cycles or (cfg.h_cycles, cfg.l_cycles)
-        x = self.embed(inputs)
+        if self.feedback is not None:
+            x = self.feedback(self.embed, inputs, state.board)
+        else:
+            x = self.embed(inputs)
         bias = self.grid_bias() if self.grid_bias is not None else None  # [H, L, L]
         z_high, z_low = state.z_high, state.z_low
         total = h_cycles * l_cycles
@@ -172,7 +205,8 @@ class HRM(nn.Module):
                     z_high = self.high(z_high, z_low, self.rotary, bias)
         logits = self.output_head(z_high)
         q_values = self.q_head(z_high.mean(dim=1)).float()
-        return State(z_high, z_low).detach(), logits, q_values
+        board = self.feedback.board(logits) if self.feedback is not None else None
+        return State(z_high, z_low, board).detach(), logits, q_values
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -336,18 +336,21 @@ def averaged_weights(model: torch.nn.Module, average: dict[str, torch.Tensor]):
 def _carry_tensors(carry: Carry | None) -> dict[str, torch.Tensor]:
     if carry is None:
         return {}
-    return {
+    tensors = {
         "carry.z_high": carry.state.z_high, "carry.z_low": carry.state.z_low,
         "carry.inputs": carry.inputs, "carry.labels": carry.labels,
         "carry.segments": carry.segments, "carry.halted": carry.halted,
     }
+    if carry.state.board is not None:
+        tensors["carry.board"] = carry.state.board
+    return tensors
 
 
 def _carry_from(tensors: dict[str, torch.Tensor]) -> Carry | None:
     if "carry.inputs" not in tensors:
         return None
     return Carry(
-        State(tensors["carry.z_high"], tensors["carry.z_low"]),
+        State(tensors["carry.z_high"], tensors["carry.z_low"], tensors.get("carry.board")),
         tensors["carry.inputs"], tensors["carry.labels"],
         tensors["carry.segments"], tensors["carry.halted"],
     )

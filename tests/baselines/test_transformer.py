@@ -42,6 +42,14 @@ def test_one_pass_ignores_the_state_and_refinement_reads_it():
         assert first.shape == (2, 16, 6)
 
 
+def test_feedback_needs_the_segment_loop():
+    with pytest.raises(ValueError, match="feedback needs refine"):
+        small(feedback=True)
+    model = small(refine=True, feedback=True)
+    state, first, _ = model(model.initial_state(2), torch.randint(1, 6, (2, 16)))
+    assert state.board.shape == (2, 16)
+
+
 def test_refining_transformer_runs_the_segment_loop():
     model = small(refine=True)
     inputs = torch.randint(1, 6, (4, 16))

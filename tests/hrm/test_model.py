@@ -87,6 +87,49 @@ def test_a_grid_bias_starts_at_zero_and_then_changes_the_answer():
     assert not torch.allclose(changed, expected)
 
 
+def test_feedback_first_segment_reads_the_plain_puzzle():
+    inputs = torch.randint(1, 6, (2, 16))
+    plain, fed = small(), small(feedback=True)
+    fed.load_state_dict(plain.state_dict(), strict=False)  # the same weights; zero marker
+    start = fed.initial_state(2)
+    assert start.board.shape == (2, 16) and not start.board.any()
+    _, expected, _ = plain(plain.initial_state(2), inputs)
+    state, logits, _ = fed(start, inputs)
+    torch.testing.assert_close(logits, expected)
+    assert state.board.dtype == torch.long
+
+
+def test_feedback_fills_confident_cells_and_the_next_segment_reads_them():
+    model = small(feedback=True, feedback_threshold=0.5)
+    logits = torch.full((1, 16, 6), -10.0)
+    logits[0, :, 2] = 10.0  # sure of token 2 everywhere ...
+    logits[0, 5] = 0.0  # ... but cell 5
+    board = model.feedback.board(logits)
+    assert board[0, 5] == 0 and (board[0, torch.arange(16) != 5] == 2).all()
+
+    inputs = torch.randint(1, 6, (1, 16))
+    start = model.initial_state(1)
+    _, empty, _ = model(start, inputs)
+    filled = model.initial_state(1)
+    filled.board = board
+    _, read, _ = model(filled, inputs)
+    assert not torch.allclose(read, empty)
+    _, same, _ = model(filled, torch.where(board > 0, board, inputs))
+    torch.testing.assert_close(read, same)  # a filled cell reads as a given one (zero marker)
+    read.sum().backward()
+    assert model.feedback.filled.grad.abs().sum() > 0  # the marker learns to tell them apart
+
+
+def test_feedback_board_follows_resets_rows_and_extensions():
+    model = small(feedback=True)
+    state = model.initial_state(3)
+    state.board = torch.ones(3, 16, dtype=torch.long)
+    reset = model.reset(state, torch.tensor([True, False, True]))
+    assert reset.board[:, 0].tolist() == [0, 1, 0]
+    assert reset.rows(torch.tensor([1])).board.shape == (1, 16)
+    assert reset.extend(model.initial_state(2)).board.shape == (5, 16)
+
+
 def test_reset_restores_the_initial_state_only_where_asked():
     model = small()
     state, _, _ = model(model.initial_state(2), torch.randint(1, 6, (2, 16)))
@@ -155,6 +198,8 @@ def test_bad_config_is_rejected():
         HRMConfig(vocab_size=6, seq_len=16, gradient="sometimes")
     with pytest.raises(ValueError, match="h_cycles"):
         HRMConfig(vocab_size=6, seq_len=16, h_cycles=0)
+    with pytest.raises(ValueError, match="feedback_threshold"):
+        HRMConfig(vocab_size=6, seq_len=16, feedback=True, feedback_threshold=1.0)
 
 
 def test_paper_preset_builds_and_takes_a_step_on_cpu():

@@ -100,6 +100,22 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, data_dir, ema, shallow_st
         assert not torch.equal(averages[0]["ema/output_head.weight"], a["output_head.weight"])
 
 
+def test_resume_keeps_the_answer_feedback_board(tmp_path, data_dir):
+    def config(steps):
+        run_config = with_data(tiny_config(max_steps=steps, checkpoint_every=7), data_dir)
+        run_config.model.update(feedback=True, feedback_threshold=0.2)  # fills from the start
+        return run_config
+
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(config(14), straight, progress=False)
+    train(config(7), split, progress=False)
+    board = load_file(split / "checkpoint" / "trainer_state.safetensors")["rank0/carry.board"]
+    assert board.any()
+    train(config(14), split, resume=True, progress=False)
+    a, b = weights(straight), weights(split)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_evaluation_can_use_the_first_puzzles_of_a_split(data_dir):
     dataset = PuzzleDataset(data_dir, "test")
     first = PuzzleDataset(data_dir, "test")
