@@ -193,6 +193,22 @@ def test_stopping_at_halt_gives_the_halting_answers_of_a_full_run(run_dir):
     assert np.allclose(early.confidence[rows, used - 1], full.confidence[rows, used - 1])
 
 
+def test_a_feedback_run_evaluates_the_same_with_refilled_batches(tmp_path):
+    raw = preset("tiny")
+    raw["data"].update(train=128, test=32)
+    raw["model"].update(hidden=32, h_layers=1, l_layers=1, feedback=True, feedback_threshold=0.2)
+    raw["train"].update(max_steps=30, eval_every=30, checkpoint_every=30, threads=1)
+    train(RunConfig.from_dict(raw), tmp_path / "run", progress=False)
+    run = load_run(tmp_path / "run", dtype="fp32")
+    inputs = PuzzleDataset(tmp_path / "run" / "data", "test").inputs
+    whole = run_segments(run, inputs, 4, batch_size=32, streams=1)
+    refilled = run_segments(run, inputs, 4, batch_size=5, stop_at_halt=True, streams=1)
+    rows = np.arange(len(inputs))
+    used = whole.halted_at(4)
+    assert (refilled.predictions[rows, used - 1] == whole.predictions[rows, used - 1]).all()
+    assert (whole.predictions[:, 1] != whole.predictions[:, 0]).any()  # later segments differ
+
+
 @pytest.mark.parametrize("stop_at_halt", [False, True])
 def test_streams_on_several_threads_give_the_same_trace(run_dir, stop_at_halt):
     run = load_run(run_dir, dtype="fp32")
