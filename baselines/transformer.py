@@ -26,6 +26,7 @@ from hrm.layers import (
     Block,
     Linear,
     TokenEmbedding,
+    check_feedback_threshold,
     feedback_for,
     grid_bias_for,
     halting_head,
@@ -59,6 +60,7 @@ class TransformerConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.feedback and not self.refine:
             raise ValueError("feedback needs refine: one pass has no next segment to feed")
+        check_feedback_threshold(self.feedback_threshold)
 
 
 def matched_layers(hrm_model: dict) -> int:

@@ -280,8 +280,7 @@ class AnswerFeedback(nn.Module):
 
     def __init__(self, hidden: int, threshold: float) -> None:
         super().__init__()
-        if not 0 < threshold < 1:
-            raise ValueError(f"feedback_threshold must be between 0 and 1, not {threshold}")
+        check_feedback_threshold(threshold)
         self.threshold = threshold
         self.filled = nn.Parameter(torch.zeros(hidden))
 
@@ -297,6 +296,13 @@ class AnswerFeedback(nn.Module):
         """The cells to fill next segment [B, L]: the answer where confident, 0 elsewhere."""
         confidence, answer = logits.float().softmax(-1).max(-1)
         return torch.where(confidence > self.threshold, answer, 0)
+
+
+def check_feedback_threshold(threshold: float) -> None:
+    """For the configs of every model with answer feedback, so a bad value stops a run before
+    its data is built."""
+    if not 0 < threshold < 1:
+        raise ValueError(f"feedback_threshold must be between 0 and 1, not {threshold}")
 
 
 def feedback_for(feedback: bool, hidden: int, threshold: float) -> AnswerFeedback | None:

@@ -39,6 +39,7 @@ from hrm.layers import (
     Linear,
     RotaryEmbedding,
     TokenEmbedding,
+    check_feedback_threshold,
     feedback_for,
     grid_bias_for,
     halting_head,
@@ -79,9 +80,7 @@ class HRMConfig:
                      "unrolled_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if not 0 < self.feedback_threshold < 1:
-            raise ValueError(f"feedback_threshold must be between 0 and 1, not "
-                             f"{self.feedback_threshold}")
+        check_feedback_threshold(self.feedback_threshold)
 
 
 @dataclass

@@ -45,6 +45,9 @@ def test_one_pass_ignores_the_state_and_refinement_reads_it():
 def test_feedback_needs_the_segment_loop():
     with pytest.raises(ValueError, match="feedback needs refine"):
         small(feedback=True)
+    with pytest.raises(ValueError, match="feedback_threshold"):
+        TransformerConfig(vocab_size=6, seq_len=16, refine=True, feedback=True,
+                          feedback_threshold=0.0)
     model = small(refine=True, feedback=True)
     state, first, _ = model(model.initial_state(2), torch.randint(1, 6, (2, 16)))
     assert state.board.shape == (2, 16)
