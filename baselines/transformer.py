@@ -27,6 +27,7 @@ from hrm.layers import (
     Linear,
     TokenEmbedding,
     check_feedback_threshold,
+    check_state_carry,
     feedback_for,
     grid_bias_for,
     halting_head,
@@ -49,6 +50,7 @@ class TransformerConfig:
     refine: bool = False  # run HRM's segment loop instead of one pass
     feedback: bool = False  # with refine: read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
+    carry_state: bool = True  # with refine and feedback false: segments pass on only the board
     halt_bias_init: float = -5.0
 
     def __post_init__(self) -> None:
@@ -61,6 +63,8 @@ class TransformerConfig:
         if self.feedback and not self.refine:
             raise ValueError("feedback needs refine: one pass has no next segment to feed")
         check_feedback_threshold(self.feedback_threshold)
+        if self.refine:
+            check_state_carry(self.carry_state, self.feedback)
 
 
 def matched_layers(hrm_model: dict) -> int:
@@ -111,7 +115,7 @@ class Transformer(nn.Module):
         else:
             x = self.embed(inputs)
         if self.config.refine:
-            x = state.z_high + x
+            x = (state.z_high if self.config.carry_state else self.state_init.to(x.dtype)) + x
         bias = self.grid_bias() if self.grid_bias is not None else None  # [H, L, L]
         for block in self.blocks:
             x = block(x, self.rotary, bias=bias)

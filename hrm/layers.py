@@ -305,6 +305,14 @@ def check_feedback_threshold(threshold: float) -> None:
         raise ValueError(f"feedback_threshold must be between 0 and 1, not {threshold}")
 
 
+def check_state_carry(carry_state: bool, feedback: bool) -> None:
+    """Without the carried state, answer feedback is all that passes from a segment to the next:
+    with neither, every segment would repeat the first."""
+    if not carry_state and not feedback:
+        raise ValueError("carry_state=false needs feedback=true: with neither, every segment "
+                         "would repeat the first")
+
+
 def feedback_for(feedback: bool, hidden: int, threshold: float) -> AnswerFeedback | None:
     """The answer feedback a model needs when it asks for it, else None."""
     return AnswerFeedback(hidden, threshold) if feedback else None

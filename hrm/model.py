@@ -15,7 +15,10 @@ Gradients (``gradient``):
   ``full``       every update of the segment carries gradients (backprop through time).
 
 With ``feedback`` (not in the paper) each segment also reads the cells the previous segment's
-answer was sure of, filled into the puzzle (``layers.AnswerFeedback``).
+answer was sure of, filled into the puzzle (``layers.AnswerFeedback``). With ``carry_state``
+off as well, every segment starts from the initial states and the filled board is all that
+passes on: each segment is then the same computation as the first, on a fuller puzzle, so a
+model trained on one segment meets nothing new in the next ones (docs/experiments.md).
 
 ``forward`` can run fewer cycles than the config says (``cycles``): the trainer uses that for a
 shallow warm-up phase, since a model trained from scratch at full depth can stay stuck copying
@@ -40,6 +43,7 @@ from hrm.layers import (
     RotaryEmbedding,
     TokenEmbedding,
     check_feedback_threshold,
+    check_state_carry,
     feedback_for,
     grid_bias_for,
     halting_head,
@@ -65,6 +69,7 @@ class HRMConfig:
     relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
     feedback: bool = False  # read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
+    carry_state: bool = True  # false: segments pass on only the feedback board, not z_H, z_L
     gradient: str = "one_step"
     unrolled_steps: int = 2  # low-level updates with gradients when gradient == "unrolled"
     halt_bias_init: float = -5.0  # Q head bias: start far from halting (see act.py)
@@ -81,6 +86,7 @@ class HRMConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         check_feedback_threshold(self.feedback_threshold)
+        check_state_carry(self.carry_state, self.feedback)
 
 
 @dataclass
@@ -189,7 +195,11 @@ class HRM(nn.Module):
         else:
             x = self.embed(inputs)
         bias = self.grid_bias() if self.grid_bias is not None else None  # [H, L, L]
-        z_high, z_low = state.z_high, state.z_low
+        if cfg.carry_state:
+            z_high, z_low = state.z_high, state.z_low
+        else:
+            z_high = self.z_high_init.to(x.dtype).expand_as(x)
+            z_low = self.z_low_init.to(x.dtype).expand_as(x)
         total = h_cycles * l_cycles
         first_grad = {
             "one_step": total - 1,

@@ -53,6 +53,19 @@ def test_feedback_needs_the_segment_loop():
     assert state.board.shape == (2, 16)
 
 
+def test_without_the_carried_state_only_the_board_passes_on():
+    with pytest.raises(ValueError, match="carry_state=false needs feedback"):
+        small(refine=True, carry_state=False)
+    model = small(refine=True, feedback=True, feedback_threshold=0.2, carry_state=False)
+    inputs = torch.randint(1, 6, (2, 16))
+    state, _, _ = model(model.initial_state(2), inputs)
+    _, second, _ = model(state, inputs)
+    fresh = model.initial_state(2)
+    fresh.board = state.board
+    _, expected, _ = model(fresh, inputs)
+    torch.testing.assert_close(second, expected)
+
+
 def test_refining_transformer_runs_the_segment_loop():
     model = small(refine=True)
     inputs = torch.randint(1, 6, (4, 16))

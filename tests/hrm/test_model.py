@@ -120,6 +120,23 @@ def test_feedback_fills_confident_cells_and_the_next_segment_reads_them():
     assert model.feedback.filled.grad.abs().sum() > 0  # the marker learns to tell them apart
 
 
+def test_without_the_carried_state_only_the_board_passes_on():
+    with pytest.raises(ValueError, match="carry_state=false needs feedback"):
+        small(carry_state=False)
+    model = small(feedback=True, feedback_threshold=0.2, carry_state=False)
+    inputs = torch.randint(1, 6, (2, 16))
+    state, _, _ = model(model.initial_state(2), inputs)
+    assert state.board.any()
+    _, second, _ = model(state, inputs)
+    fresh = model.initial_state(2)
+    fresh.board = state.board
+    _, expected, _ = model(fresh, inputs)  # the first segment's computation on a fuller board
+    torch.testing.assert_close(second, expected)
+    carried = small(feedback=True, feedback_threshold=0.2)
+    _, carried_second, _ = carried(state, inputs)
+    assert not torch.allclose(carried_second, expected)
+
+
 def test_feedback_board_follows_resets_rows_and_extensions():
     model = small(feedback=True)
     state = model.initial_state(3)
