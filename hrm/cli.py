@@ -456,7 +456,8 @@ def _print_answers(run, records: list[dict], answers: list, show_steps: bool, ou
                 previous = item.puzzle
                 for number, step in enumerate(item.steps, start=1):
                     changed = int((np.asarray(step) != np.asarray(previous)).sum())
-                    click.echo(f"segment {number}: {changed} cells changed")
+                    cells = "cell" if changed == 1 else "cells"
+                    click.echo(f"segment {number}: {changed} {cells} changed")
                     click.echo(changes_beside(run, previous, step))
                     previous = step
             elif item.answer is not None:
