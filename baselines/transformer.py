@@ -50,7 +50,7 @@ class TransformerConfig:
     refine: bool = False  # run HRM's segment loop instead of one pass
     feedback: bool = False  # with refine: read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
-    carry_state: bool = True  # with refine and feedback false: segments pass on only the board
+    carry_state: bool = True  # with refine: false passes on only the feedback board, not the state
     halt_bias_init: float = -5.0
 
     def __post_init__(self) -> None:
