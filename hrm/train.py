@@ -188,6 +188,8 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
 
 
 MODEL_KINDS = ("hrm", "transformer", "cot")
+# what a model that reasons in segments passes from one to the next
+SEGMENT_LOOP_KEYS = ("feedback", "feedback_threshold", "carry_state")
 
 
 def _config_keys(kind: type) -> set[str]:
@@ -199,7 +201,9 @@ def build_config(model: dict[str, Any], vocab_size: int, seq_len: int):
 
     A transformer takes the shared fields (hidden, heads, positions, ...) and, unless ``layers``
     is given, as many layers as the HRM described would have blocks, so that the parameter
-    counts match; HRM's recurrence fields do not apply to it and are dropped."""
+    counts match; HRM's recurrence fields do not apply to it and are dropped, and neither do
+    the segment loop's (feedback, carry_state) when it answers in one pass, so that every
+    preset also describes a one-pass transformer."""
     kind = model.get("kind", "hrm")
     fields = {k: v for k, v in model.items() if k != "kind"}
     if kind == "hrm":
@@ -210,6 +214,8 @@ def build_config(model: dict[str, Any], vocab_size: int, seq_len: int):
     if kind == "transformer":
         fields.setdefault("layers", matched_layers(fields))
         fields = {k: v for k, v in fields.items() if k in _config_keys(TransformerConfig)}
+        if not fields.get("refine"):
+            fields = {k: v for k, v in fields.items() if k not in SEGMENT_LOOP_KEYS}
         return TransformerConfig(vocab_size=vocab_size, seq_len=seq_len, **fields)
     if kind == "cot":  # vocab_size: the codec's; seq_len: the decoding budget unless max_len
         fields.setdefault("layers", matched_layers(fields))

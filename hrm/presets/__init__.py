@@ -33,17 +33,22 @@ PRESETS: dict[str, dict] = {
                   "dtype": "bf16", "compile": True},
     },
     # 15×15 hard mazes on two CPU cores. Unique shortest paths: with several, the label is one
-    # of them and the symmetries the loader applies would make the targets contradict
+    # of them and the symmetries the loader applies would make the targets contradict.
+    # Cycles 1/1, and no state carried between segments, only the cells the last answer was
+    # sure of: a carried state made every model that reasons in segments lose what its one-pass
+    # phase had learnt, and at cycles 2/2 a step costs twice as much and the same recipe
+    # solved 1.2% against 16.4% (docs/experiments.md)
     "maze-small": {
         "data": {"family": "maze", "size": 15, "difficulty": "hard", "train": 1000,
                  "test": 1000, "options": {"unique_path": True}},
-        "model": {"hidden": 128, "heads": 4, "h_layers": 2, "l_layers": 2, "h_cycles": 2,
-                  "l_cycles": 2, "positions": "grid", "gradient": "full"},
+        "model": {"hidden": 128, "heads": 4, "h_layers": 2, "l_layers": 2, "h_cycles": 1,
+                  "l_cycles": 1, "positions": "grid", "gradient": "full", "feedback": True,
+                  "carry_state": False},
         "act": {"max_segments": 8, "halt_only": True},
-        # 1,600 steps: what two cores do in 30 minutes at sequence 225
+        # 4,000 steps: what two cores do in 30 minutes at sequence 225
         "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.1, "warmup_steps": 100,
-                  "schedule": "cosine", "max_steps": 1600, "shallow_steps": 500,
-                  "eval_every": 400, "eval_limit": 200, "checkpoint_every": 400,
+                  "schedule": "cosine", "max_steps": 4000, "shallow_steps": 1500,
+                  "eval_every": 500, "eval_limit": 200, "checkpoint_every": 500,
                   "dtype": "bf16", "compile": True},
     },
     # The HRM paper's 27M-parameter Sudoku-Extreme configuration (arXiv 2506.21734); for GPUs.

@@ -295,3 +295,14 @@ def test_every_preset_builds_every_model_kind(name, kind):
     family = make_family(config.data.family, config.data.size, **config.data.options)
     model_config = build_config(config.model, family.vocab_size + 40, family.seq_len * 4)
     assert build_model(model_config) is not None
+
+
+def test_a_one_pass_transformer_drops_the_segment_loop_settings_a_refining_one_keeps():
+    from hrm.train import build_config
+
+    model = {"kind": "transformer", "hidden": 32, "heads": 4, "h_layers": 1, "l_layers": 1,
+             "h_cycles": 1, "l_cycles": 1, "feedback": True, "carry_state": False}
+    one_pass = build_config(model, 6, 16)
+    assert not one_pass.feedback and one_pass.carry_state and one_pass.layers == 2
+    refining = build_config({**model, "refine": True}, 6, 16)
+    assert refining.feedback and not refining.carry_state
