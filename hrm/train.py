@@ -370,6 +370,7 @@ class Distributed:
     world_size: int = 1
     local_world_size: int = 1
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    owns_group: bool = False  # whether this run joined the process group, so must leave it
 
     @property
     def is_main(self) -> bool:
@@ -387,6 +388,14 @@ class Distributed:
         dist.all_gather_object(gathered, obj)
         return gathered
 
+    def close(self) -> None:
+        """Leave the process group once every rank is done. A process that exits still in it
+        can abort (SIGABRT) while the interpreter shuts down, with gloo's threads holding
+        tensors."""
+        self.barrier()
+        if self.owns_group:
+            dist.destroy_process_group()
+
 
 def setup_distributed() -> Distributed:
     """Join the process group that ``torchrun`` describes in the environment, if any: NCCL on
@@ -396,13 +405,14 @@ def setup_distributed() -> Distributed:
     if world_size == 1:
         return Distributed(device=torch.device("cuda" if cuda else "cpu"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
+    owns_group = not dist.is_initialized()
+    if owns_group:
         dist.init_process_group("nccl" if cuda else "gloo")
     device = torch.device(f"cuda:{local_rank}") if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))
-    return Distributed(dist.get_rank(), world_size, local, device)
+    return Distributed(dist.get_rank(), world_size, local, device, owns_group)
 
 
 def train(
@@ -596,7 +606,7 @@ def train(
                                            len(set(checksums)) == 1}) + "\n")
     if metrics_file:
         metrics_file.close()
-    ddp.barrier()
+    ddp.close()
     return last_eval
 
 
