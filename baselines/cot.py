@@ -1,12 +1,16 @@
 """The chain-of-thought baseline: a causal transformer that reads a puzzle, writes our solver's
-trace (``baselines/traces.py``), then the answer, one token at a time.
+trace (``baselines/traces.py``), then its answer, one token at a time.
 
-Sequence: ``puzzle cells, SEP, trace, ANSWER, answer cells, EOS``. The cells use the family's
-own tokens; the trace has tokens of its own (Sudoku: a reason, a row, a column and a digit per
-placement, BACKTRACK alone; maze: one move per step). Training is next-token prediction on
-everything after the puzzle. Decoding runs from ``puzzle, SEP`` with a KV cache, greedily or by
-sampling, up to a hard token budget; the answer is read from the cells after ANSWER, and an
-output without a well-formed answer counts as unsolved, as does one that ran out of budget.
+Sequence: ``puzzle cells, SEP, trace, EOS``. The cells use the family's own tokens; the trace has
+tokens of its own (Sudoku: a reason, a row, a column and a digit per placement, BACKTRACK alone;
+maze: one move per step). The trace is the answer: replayed on the puzzle, it fills every blank
+(Sudoku) or draws the route (maze), so the answer is read from it rather than written out again,
+which would spend most of a sequence, and most of the training signal, on copying the puzzle.
+``answer="grid"`` (the ablation) writes ``ANSWER`` and the answer's cells after the trace, and
+reads the answer from those. Training is next-token prediction on everything after the puzzle.
+Decoding runs from ``puzzle, SEP`` with a KV cache, greedily or by sampling, up to a hard token
+budget; an output without a well-formed answer counts as unsolved, as does one that ran out of
+budget.
 
 This module deliberately does not grade: the family's grader does, on the decoded answer.
 """
@@ -19,7 +23,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines.traces import BACKTRACK, GUESS, HIDDEN, MOVES, NAKED, maze_route, sudoku_trace
+from baselines.traces import (
+    BACKTRACK,
+    GUESS,
+    HIDDEN,
+    MOVES,
+    NAKED,
+    Placement,
+    apply_maze_route,
+    apply_sudoku_trace,
+    maze_route,
+    sudoku_trace,
+)
 from hrm.layers import Block, KVCache, Linear, TokenEmbedding, rotary_for
 from puzzles.base import Grid, PuzzleFamily, Symmetry
 from puzzles.maze import GOAL, PATH, START
@@ -27,19 +42,25 @@ from puzzles.maze import GOAL, PATH, START
 SPECIAL = ("SEP", "ANSWER", "EOS")
 _MOVE_NAMES = {step: name for name, step in MOVES.items()}
 REASONS = (NAKED, HIDDEN, GUESS, BACKTRACK)
+ANSWER_FORMS = ("trace", "grid")  # the answer read from the trace, or written after it
 
 
 class CoTCodec:
-    """Token sequences for one puzzle family (Sudoku or maze)."""
+    """Token sequences for one puzzle family (Sudoku or maze), with the answer read from the
+    trace (``answer="trace"``) or written as a grid after it (``"grid"``)."""
 
-    def __init__(self, family: PuzzleFamily) -> None:
-        self.family = family
+    def __init__(self, family: PuzzleFamily, answer: str = "trace") -> None:
+        if answer not in ANSWER_FORMS:
+            raise ValueError(f"answer must be 'trace' or 'grid', not {answer!r}")
+        self.family, self.answer_form = family, answer
         self.cell_tokens = family.vocab_size  # 0 .. vocab_size - 1: the family's (0 = padding)
         names = list(SPECIAL)
         if family.name == "sudoku":
             n = family.size
             names += list(REASONS) + [f"R{i}" for i in range(n)] + [f"C{i}" for i in range(n)]
             names += [f"D{d}" for d in range(1, n + 1)]
+            self._rows, self._cols = {f"R{i}" for i in range(n)}, {f"C{i}" for i in range(n)}
+            self._digits = {f"D{d}" for d in range(1, n + 1)}
         elif family.name == "maze":
             names += list(MOVES)
         else:
@@ -87,25 +108,62 @@ class CoTCodec:
 
     def sequence(self, puzzle_tokens: np.ndarray, answer_tokens: np.ndarray, events: list
                  ) -> list[int]:
-        """The whole training sequence: prompt, trace, ANSWER, answer cells, EOS."""
-        return (self.prompt_tokens(puzzle_tokens) + self.trace_tokens(events)
-                + [self.token["ANSWER"]] + [int(t) for t in answer_tokens] + [self.token["EOS"]])
+        """The whole training sequence: prompt, trace, (ANSWER, answer cells,) EOS."""
+        written = []
+        if self.answer_form == "grid":
+            written = [self.token["ANSWER"]] + [int(t) for t in answer_tokens]
+        return (self.prompt_tokens(puzzle_tokens) + self.trace_tokens(events) + written
+                + [self.token["EOS"]])
 
     def encode(self, puzzle: Grid, solution: Grid) -> list[int]:
         encode = self.family.encode
         return self.sequence(encode(puzzle), encode(solution), self.events(puzzle, solution))
 
-    def answer(self, generated: list[int]) -> Grid | None:
-        """The answer grid in a generated continuation (after the prompt), or None when it has
-        no ANSWER token followed by exactly one grid of cell tokens and EOS."""
-        if self.token["ANSWER"] not in generated:
+    def answer(self, puzzle_tokens: np.ndarray, generated: list[int]) -> Grid | None:
+        """The answer in a continuation ``generated`` of the prompt of ``puzzle_tokens``, or
+        None when the output is not well formed: it must end at its first EOS, and hold a trace
+        of whole steps (and, for ``answer="grid"``, ANSWER and exactly one grid of cells)."""
+        eos = self.token["EOS"]
+        if eos not in generated or generated.index(eos) != len(generated) - 1:
             return None
-        start = generated.index(self.token["ANSWER"]) + 1
-        cells = self.family.seq_len
-        body = generated[start : start + cells]
-        complete = len(body) == cells and generated[start + cells : start + cells + 1] == [
-            self.token["EOS"]]
-        if not complete or any(not 0 < t < self.cell_tokens for t in body):
+        if self.answer_form == "grid":
+            return self._written_answer(generated[:-1])
+        steps = self._parse_trace(generated[:-1])
+        if steps is None:
+            return None
+        puzzle = self.family.decode(np.asarray(puzzle_tokens))
+        replay = apply_maze_route if self.family.name == "maze" else apply_sudoku_trace
+        try:
+            return replay(puzzle, steps)
+        except ValueError:  # a route through a wall, a BACKTRACK with no guess to undo
+            return None
+
+    def _parse_trace(self, tokens: list[int]) -> list | None:
+        """Maze: the move names; Sudoku: the placements. None if a step is malformed."""
+        names = [self.name.get(t) for t in tokens]
+        if self.family.name == "maze":
+            return names if all(name in MOVES for name in names) else None
+        steps, i = [], 0
+        while i < len(names):
+            if names[i] == BACKTRACK:
+                steps.append(Placement(BACKTRACK))
+                i += 1
+                continue
+            reason, row, col, digit = (names[i : i + 4] + [""] * 4)[:4]
+            well_formed = (reason in (NAKED, HIDDEN, GUESS) and row in self._rows
+                           and col in self._cols and digit in self._digits)
+            if not well_formed:
+                return None
+            steps.append(Placement(reason, int(row[1:]), int(col[1:]), int(digit[1:])))
+            i += 4
+        return steps
+
+    def _written_answer(self, tokens: list[int]) -> Grid | None:
+        """The grid written after ANSWER (the ``grid`` form), or None."""
+        if self.token["ANSWER"] not in tokens:
+            return None
+        body = tokens[tokens.index(self.token["ANSWER"]) + 1 :]
+        if len(body) != self.family.seq_len or any(not 0 < t < self.cell_tokens for t in body):
             return None
         return self.family.decode(np.array(body))
 
@@ -150,10 +208,13 @@ class CoTConfig:
     expansion: float = 4.0
     layers: int = 4
     positions: str = "learned"  # "learned" or "rope"
+    answer: str = "trace"  # read from the trace, or written as a grid after it ("grid")
 
     def __post_init__(self) -> None:
         if self.positions not in ("learned", "rope"):
             raise ValueError(f"positions must be 'learned' or 'rope', not {self.positions!r}")
+        if self.answer not in ANSWER_FORMS:
+            raise ValueError(f"answer must be 'trace' or 'grid', not {self.answer!r}")
         for name in ("hidden", "heads", "layers", "max_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -368,7 +429,7 @@ def evaluate_cot(
         for row, decoded in zip(rows, outputs, strict=True):
             finished += decoded.finished
             generated += len(decoded.tokens)
-            answer = codec.answer(decoded.tokens) if decoded.finished else None
+            answer = codec.answer(dataset.inputs[row], decoded.tokens)
             if answer is None:
                 continue
             puzzle = family.decode(dataset.inputs[row])

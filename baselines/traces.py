@@ -165,11 +165,15 @@ def sudoku_trace(
 
 
 def apply_sudoku_trace(puzzle: np.ndarray, trace: list[Placement]) -> np.ndarray:
-    """Replay a trace on ``puzzle``: the grid it ends with (backtracks undo to the last guess)."""
+    """Replay a trace on ``puzzle``: the grid it ends with (backtracks undo to the last guess).
+
+    Raises ValueError for a BACKTRACK with no guess before it."""
     grid = np.asarray(puzzle).astype(np.int64).copy()
     snapshots: list[np.ndarray] = []
     for step in trace:
         if step.reason == BACKTRACK:
+            if not snapshots:
+                raise ValueError("a backtrack with no guess to undo")
             grid = snapshots.pop().copy()
             continue
         if step.reason == GUESS:
@@ -209,14 +213,21 @@ def maze_route(puzzle: np.ndarray) -> list[str]:
 
 
 def apply_maze_route(puzzle: np.ndarray, route: list[str]) -> np.ndarray:
-    """The answer grid a route draws: PATH on every open cell it visits between S and G."""
+    """The answer grid a route draws: PATH on every open cell it visits between S and G.
+
+    Raises ValueError if the route leaves the grid, enters a wall, or comes back to a cell it
+    has visited (a walk that doubles back draws a path it did not take)."""
     grid = np.asarray(puzzle).copy()
-    r, c = np.argwhere(grid == START)[0]
+    r, c = (int(v) for v in np.argwhere(grid == START)[0])
+    visited = {(r, c)}
     for move in route:
         dr, dc = MOVES[move]
         r, c = r + dr, c + dc
         if not (0 <= r < grid.shape[0] and 0 <= c < grid.shape[1]) or grid[r, c] == WALL:
-            break
+            raise ValueError(f"the route leaves the open cells at row {r}, column {c}")
+        if (r, c) in visited:
+            raise ValueError(f"the route comes back to row {r}, column {c}")
+        visited.add((r, c))
         if grid[r, c] == OPEN:
             grid[r, c] = PATH
     return grid

@@ -118,7 +118,8 @@ def step_flops(config: RunConfig, data: Path) -> float:
     if config.model.get("kind") != "cot":
         model_config = build_config(config.model, family.vocab_size, family.seq_len)
         return training_step_flops(model_config, bootstrapped_target=not config.act.halt_only)
-    codec = CoTCodec(family)  # a sequence: puzzle, trace, answer; its mean length on a sample
+    # a sequence: puzzle, trace (and answer); its mean length on a sample
+    codec = CoTCodec(family, config.model.get("answer", "trace"))
     lengths = [len(codec.encode(family.decode(dataset.inputs[i]), family.decode(dataset.labels[i])))
                for i in range(min(32, len(dataset)))]
     tokens = int(np.mean(lengths))

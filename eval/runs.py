@@ -82,6 +82,8 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", dtype: str | 
         raw = json.loads(config_file.read_text())
         kind = raw.get("model_kind", "hrm")
         config = RunConfig.from_dict({k: raw[k] for k in ("data", "model", "act", "train")})
+        if kind == "cot":  # runs from before the answer form was a setting wrote the grid
+            raw["model_config"].setdefault("answer", "grid")
         model_config = CONFIGS[kind](**raw["model_config"])
         family = family_of(raw["family"])
     except (KeyError, TypeError, ValueError) as error:
@@ -100,7 +102,7 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", dtype: str | 
         first = str(error).splitlines()[1].strip() if "\n" in str(error) else str(error)
         raise RunError(f"{path / CHECKPOINT}: weights do not fit the config ({first})") from None
     model.to(device=device, dtype=DTYPES[dtype]).eval()
-    codec = CoTCodec(family) if kind == "cot" else None
+    codec = CoTCodec(family, model_config.answer) if kind == "cot" else None
     data_path = Path(raw["data_path"]) if raw.get("data_path") else None
     return Run(path, kind, config, model, family, int(info["step"]), raw["family"], data_path,
                codec)
@@ -307,7 +309,7 @@ def run_cot(run: Run, inputs: np.ndarray, batch_size: int | None = None, progres
         decoded = run.model.decode(prompts, codec.token["EOS"], beams)
         for row, result in zip(rows, decoded, strict=True):
             out.finished[row], out.tokens[row] = result.finished, len(result.tokens)
-            answer = codec.answer(result.tokens) if result.finished else None
+            answer = codec.answer(inputs[row], result.tokens)
             if answer is not None:
                 out.parsed[row] = True
                 out.predictions[row] = family.encode(answer)

@@ -446,7 +446,7 @@ def train(
                             f"one batch of {tc.batch_size} per process")
     kind = config.model.get("kind", "hrm")
     if kind == "cot":  # sequences of puzzle, trace and answer; room for longer test traces
-        codec = CoTCodec(train_set.family)
+        codec = CoTCodec(train_set.family, config.model.get("answer", "trace"))
         loader = CoTBatches(train_set, codec, tc.batch_size, seed=tc.seed, rank=ddp.rank,
                             world_size=ddp.world_size)
         model_config = build_config(config.model, codec.vocab_size, loader.max_len * 5 // 4)
