@@ -31,8 +31,8 @@ from hrm.layers import (
     feedback_for,
     grid_bias_for,
     halting_head,
+    initial_state_vector,
     rotary_for,
-    trunc_normal_,
 )
 from hrm.model import State, empty_board, reset_board
 
@@ -51,6 +51,7 @@ class TransformerConfig:
     feedback: bool = False  # with refine: read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
     carry_state: bool = True  # with refine: false passes on only the feedback board, not the state
+    init_state_std: float = 1.0  # with refine: scale of the fixed first state (0: zeros)
     halt_bias_init: float = -5.0
 
     def __post_init__(self) -> None:
@@ -89,7 +90,8 @@ class Transformer(nn.Module):
         self.output_head = Linear(config.hidden, config.vocab_size)
         self.q_head = halting_head(config.hidden, config.halt_bias_init)
         # the state a first segment starts from (HRM's z_H init: same role, same scale)
-        self.register_buffer("state_init", trunc_normal_(torch.empty(config.hidden), 1.0))
+        self.register_buffer("state_init", initial_state_vector(config.hidden,
+                                                                config.init_state_std))
 
     # The segment interface of hrm/act.py. The state is HRM's State with one tensor used, so
     # the trainer's carry and checkpoints work unchanged.

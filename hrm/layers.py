@@ -313,6 +313,16 @@ def check_state_carry(carry_state: bool, feedback: bool) -> None:
                          "would repeat the first")
 
 
+def initial_state_vector(hidden: int, std: float) -> torch.Tensor:
+    """A fixed initial state [hidden], broadcast over batch and positions: truncated normal at
+    ``std`` (the paper's 1.0), or zeros at 0, when a first segment should start from the
+    puzzle alone rather than from a constant as large as the embedded puzzle."""
+    if std < 0:
+        raise ValueError(f"init_state_std must be at least 0, not {std}")
+    vector = torch.zeros(hidden)
+    return trunc_normal_(vector, std) if std > 0 else vector
+
+
 def feedback_for(feedback: bool, hidden: int, threshold: float) -> AnswerFeedback | None:
     """The answer feedback a model needs when it asks for it, else None."""
     return AnswerFeedback(hidden, threshold) if feedback else None

@@ -47,8 +47,8 @@ from hrm.layers import (
     feedback_for,
     grid_bias_for,
     halting_head,
+    initial_state_vector,
     rotary_for,
-    trunc_normal_,
 )
 
 GRADIENTS = ("one_step", "last_cycle", "unrolled", "full")
@@ -70,6 +70,7 @@ class HRMConfig:
     feedback: bool = False  # read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
     carry_state: bool = True  # false: segments pass on only the feedback board, not z_H, z_L
+    init_state_std: float = 1.0  # scale of the fixed initial z_H, z_L (0: zeros)
     gradient: str = "one_step"
     unrolled_steps: int = 2  # low-level updates with gradients when gradient == "unrolled"
     halt_bias_init: float = -5.0  # Q head bias: start far from halting (see act.py)
@@ -160,8 +161,10 @@ class HRM(nn.Module):
         self.output_head = Linear(config.hidden, config.vocab_size)
         self.q_head = halting_head(config.hidden, config.halt_bias_init)
         # fixed initial states, one vector broadcast over batch and positions
-        self.register_buffer("z_high_init", trunc_normal_(torch.empty(config.hidden), 1.0))
-        self.register_buffer("z_low_init", trunc_normal_(torch.empty(config.hidden), 1.0))
+        self.register_buffer("z_high_init", initial_state_vector(config.hidden,
+                                                                 config.init_state_std))
+        self.register_buffer("z_low_init", initial_state_vector(config.hidden,
+                                                                config.init_state_std))
 
     def initial_state(self, batch: int, device: torch.device | None = None) -> State:
         shape = (batch, self.config.seq_len, self.config.hidden)

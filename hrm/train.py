@@ -189,7 +189,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
 
 MODEL_KINDS = ("hrm", "transformer", "cot")
 # what a model that reasons in segments passes from one to the next
-SEGMENT_LOOP_KEYS = ("feedback", "feedback_threshold", "carry_state")
+SEGMENT_LOOP_KEYS = ("feedback", "feedback_threshold", "carry_state", "init_state_std")
 
 
 def _config_keys(kind: type) -> set[str]:
