@@ -53,6 +53,13 @@ def test_feedback_needs_the_segment_loop():
     assert state.board.shape == (2, 16)
 
 
+def test_a_refining_transformer_can_start_from_a_zero_state():
+    model = small(refine=True, init_state_std=0.0)
+    assert not model.initial_state(2).z_high.any()
+    with pytest.raises(ValueError, match="init_state_std"):
+        small(refine=True, init_state_std=-1.0)
+
+
 def test_without_the_carried_state_only_the_board_passes_on():
     with pytest.raises(ValueError, match="carry_state=false needs feedback"):
         small(refine=True, carry_state=False)

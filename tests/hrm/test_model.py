@@ -210,7 +210,20 @@ def test_predict_runs_the_given_segments():
     torch.testing.assert_close(logits.argmax(-1), predictions)
 
 
+def test_initial_states_keep_the_papers_scale_by_default_and_can_start_at_zero():
+    paper = small()
+    for vector in (paper.z_high_init, paper.z_low_init):
+        assert 0.5 < float(vector.std()) < 1.5 and float(vector.abs().max()) <= 2.0
+    quiet = small(init_state_std=0.0)
+    state = quiet.initial_state(2)
+    assert not state.z_high.any() and not state.z_low.any()
+    _, logits, _ = quiet(state, torch.randint(1, 6, (2, 16)))
+    assert torch.isfinite(logits).all()
+
+
 def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="init_state_std"):
+        HRMConfig(vocab_size=6, seq_len=16, init_state_std=-0.5)
     with pytest.raises(ValueError, match="gradient"):
         HRMConfig(vocab_size=6, seq_len=16, gradient="sometimes")
     with pytest.raises(ValueError, match="h_cycles"):

@@ -304,8 +304,10 @@ def test_a_one_pass_transformer_drops_the_segment_loop_settings_a_refining_one_k
     from hrm.train import build_config
 
     model = {"kind": "transformer", "hidden": 32, "heads": 4, "h_layers": 1, "l_layers": 1,
-             "h_cycles": 1, "l_cycles": 1, "feedback": True, "carry_state": False}
+             "h_cycles": 1, "l_cycles": 1, "feedback": True, "carry_state": False,
+             "init_state_std": 0.0}
     one_pass = build_config(model, 6, 16)
     assert not one_pass.feedback and one_pass.carry_state and one_pass.layers == 2
+    assert one_pass.init_state_std == 1.0
     refining = build_config({**model, "refine": True}, 6, 16)
-    assert refining.feedback and not refining.carry_state
+    assert refining.feedback and not refining.carry_state and refining.init_state_std == 0.0
