@@ -43,6 +43,7 @@ SPECIAL = ("SEP", "ANSWER", "EOS")
 _MOVE_NAMES = {step: name for name, step in MOVES.items()}
 REASONS = (NAKED, HIDDEN, GUESS, BACKTRACK)
 ANSWER_FORMS = ("trace", "grid")  # the answer read from the trace, or written after it
+BUCKET_WINDOW = 8  # batches sorted by length together (CoTBatches)
 
 
 class CoTCodec:
@@ -335,7 +336,12 @@ class CoTBatches:
     Traces are solved once per training puzzle (our solver is plain Python); each batch draws
     a random symmetry per puzzle and maps puzzle, trace and answer through it. Batches are
     ``(inputs [B, T], targets [B, T])``: the sequence without its last token, and the next
-    token wherever it belongs to the trace or answer (-100 on the prompt and padding)."""
+    token wherever it belongs to the trace or answer (-100 on the prompt and padding).
+
+    A batch is padded to its longest sequence, and traces that guess run to 4× the median
+    (9×9 `medium`: 348 tokens at the median, 1,280 at most), so batches are cut from windows of
+    ``BUCKET_WINDOW`` batches' worth of shuffled puzzles sorted by length, and then shuffled.
+    On `medium` that makes 80% of the tokens computed real, against 48% for plain batches."""
 
     def __init__(
         self,
@@ -356,7 +362,9 @@ class CoTBatches:
             for i in range(len(dataset))
         ]
         self.prompt_len = family.seq_len + 1
-        self.max_len = max(len(self._sequence(i, None)) for i in range(len(dataset)))
+        # a symmetry maps a trace step for step, so a sequence's length is its puzzle's
+        self.lengths = np.array([len(self._sequence(i, None)) for i in range(len(dataset))])
+        self.max_len = int(self.lengths.max())
 
     def _sequence(self, row: int, symmetry: Symmetry | None) -> list[int]:
         puzzle, answer = self.dataset.inputs[row], self.dataset.labels[row]
@@ -369,6 +377,18 @@ class CoTBatches:
     def batches_per_epoch(self) -> int:
         return len(self.dataset) // self.world_size // self.batch_size
 
+    def _length_buckets(self, order: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        """The epoch's batches of rows: ``order`` cut into windows, each sorted by length and
+        cut into batches, all batches then in random order."""
+        size = self.batch_size
+        order = order[: self.batches_per_epoch() * size]
+        batches = []
+        for start in range(0, len(order), size * BUCKET_WINDOW):
+            window = order[start : start + size * BUCKET_WINDOW]
+            window = window[np.argsort(self.lengths[window], kind="stable")]
+            batches += [window[i : i + size] for i in range(0, len(window), size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
     def epoch(self, epoch: int):
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, self.rank]))
         order_rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch]))
@@ -376,8 +396,7 @@ class CoTBatches:
         order = order_rng.permutation(count)
         order = order[: count - count % self.world_size][self.rank :: self.world_size]
         family = self.dataset.family
-        for b in range(self.batches_per_epoch()):
-            rows = order[b * self.batch_size : (b + 1) * self.batch_size]
+        for rows in self._length_buckets(order, order_rng):
             sequences = [
                 self._sequence(int(row), family.random_symmetry(rng) if self.augment else None)
                 for row in rows

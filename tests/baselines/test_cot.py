@@ -232,3 +232,30 @@ def test_cot_learns_to_write_4x4_traces_and_answers(tmp_path):
     assert accuracy[-1] > accuracy[0] + 0.3
     assert result["test_finished"] > 0.5
     assert result["test_cell_accuracy"] > 0.2  # unparseable answers count 0
+
+
+def test_training_batches_hold_every_puzzle_once_in_batches_of_similar_length(tmp_path,
+                                                                            monkeypatch):
+    import baselines.cot as cot
+    from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset
+
+    path = build_dataset(BuildSpec("maze", 9, "medium", train=160, test=0), tmp_path / "data")
+    dataset = PuzzleDataset(path, "train")
+    codec = CoTCodec(dataset.family)
+
+    def epoch(window: int) -> list:
+        monkeypatch.setattr(cot, "BUCKET_WINDOW", window)
+        batches = cot.CoTBatches(dataset, codec, 16, seed=3, augment=False)
+        return list(batches.epoch(0))
+
+    bucketed = epoch(8)
+    assert len(bucketed) == 10
+    prompts = sorted(bytes(row[:81].numpy().astype(np.uint8)) for inputs, _ in bucketed
+                     for row in inputs)
+    assert prompts == sorted(bytes(row) for row in dataset.inputs)
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(bucketed, epoch(8), strict=True))
+
+    def real_share(batches: list) -> float:  # of the tokens computed, those not padding
+        return sum(int((x != 0).sum()) for x, _ in batches) / sum(x.numel() for x, _ in batches)
+
+    assert real_share(bucketed) > real_share(epoch(1))
