@@ -37,13 +37,15 @@ PRESETS: dict[str, dict] = {
     # Cycles 1/1, and no state carried between segments, only the cells the last answer was
     # sure of: a carried state made every model that reasons in segments lose what its one-pass
     # phase had learnt, and at cycles 2/2 a step costs twice as much and the same recipe
-    # solved 1.2% against 16.4% (docs/experiments.md)
+    # solved 1.2% against 16.4%. Initial states of zero: the paper's, each as large as the
+    # embedded maze, slowed the one-pass phase (23.9% solved against 13.9%;
+    # docs/experiments.md)
     "maze-small": {
         "data": {"family": "maze", "size": 15, "difficulty": "hard", "train": 1000,
                  "test": 1000, "options": {"unique_path": True}},
         "model": {"hidden": 128, "heads": 4, "h_layers": 2, "l_layers": 2, "h_cycles": 1,
                   "l_cycles": 1, "positions": "grid", "gradient": "full", "feedback": True,
-                  "carry_state": False},
+                  "carry_state": False, "init_state_std": 0.0},
         "act": {"max_segments": 8, "halt_only": True},
         # 4,000 steps: what two cores do in 30 minutes at sequence 225
         "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.1, "warmup_steps": 100,
