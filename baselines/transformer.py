@@ -91,7 +91,7 @@ class Transformer(nn.Module):
         )
         self.output_head = Linear(config.hidden, config.vocab_size)
         self.q_head = halting_head(config.hidden, config.halt_bias_init)
-        # the state a first segment starts from (HRM's z_H init: same role, same scale)
+        # the state a first segment starts from (HRM's z_H init: same role, same scale setting)
         self.register_buffer("state_init", initial_state_vector(config.hidden,
                                                                 config.init_state_std))
 
