@@ -65,7 +65,8 @@ def solve_puzzles(
                 item.answer = family.decode(decoded.predictions[i])
                 item.grade = family.grade(item.puzzle, item.answer)
             else:
-                reason = "ran out of token budget" if not decoded.finished[i] else "no answer"
+                reason = ("ran out of token budget" if not decoded.finished[i]
+                          else "its output does not parse as an answer")
                 item.grade = Grade(solved=False, reason=reason)
         return answers
     cap = segments or run.max_segments
