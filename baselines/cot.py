@@ -58,10 +58,10 @@ class CoTCodec:
         names = list(SPECIAL)
         if family.name == "sudoku":
             n = family.size
-            names += list(REASONS) + [f"R{i}" for i in range(n)] + [f"C{i}" for i in range(n)]
-            names += [f"D{d}" for d in range(1, n + 1)]
-            self._rows, self._cols = {f"R{i}" for i in range(n)}, {f"C{i}" for i in range(n)}
-            self._digits = {f"D{d}" for d in range(1, n + 1)}
+            rows, cols = [f"R{i}" for i in range(n)], [f"C{i}" for i in range(n)]
+            digits = [f"D{d}" for d in range(1, n + 1)]
+            names += list(REASONS) + rows + cols + digits
+            self._rows, self._cols, self._digits = set(rows), set(cols), set(digits)
         elif family.name == "maze":
             names += list(MOVES)
         else:

@@ -27,6 +27,7 @@ from hrm.layers import (
     Linear,
     TokenEmbedding,
     check_feedback_threshold,
+    check_init_state_std,
     check_state_carry,
     feedback_for,
     grid_bias_for,
@@ -66,8 +67,7 @@ class TransformerConfig:
         check_feedback_threshold(self.feedback_threshold)
         if self.refine:
             check_state_carry(self.carry_state, self.feedback)
-        if self.init_state_std < 0:
-            raise ValueError(f"init_state_std must be at least 0, not {self.init_state_std}")
+        check_init_state_std(self.init_state_std)
 
 
 def matched_layers(hrm_model: dict) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from baselines.cot import CoTCodec
+from baselines.cot import CoTCodec, CoTConfig
 from eval.evaluate import evaluate
 from eval.runs import load_run
 from hrm.checkpoint import has_checkpoint, write_json_atomic
@@ -119,7 +119,7 @@ def step_flops(config: RunConfig, data: Path) -> float:
         model_config = build_config(config.model, family.vocab_size, family.seq_len)
         return training_step_flops(model_config, bootstrapped_target=not config.act.halt_only)
     # a sequence: puzzle, trace (and answer); its mean length on a sample
-    codec = CoTCodec(family, config.model.get("answer", "trace"))
+    codec = CoTCodec(family, config.model.get("answer", CoTConfig.answer))
     lengths = [len(codec.encode(family.decode(dataset.inputs[i]), family.decode(dataset.labels[i])))
                for i in range(min(32, len(dataset)))]
     tokens = int(np.mean(lengths))

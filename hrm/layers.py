@@ -313,12 +313,18 @@ def check_state_carry(carry_state: bool, feedback: bool) -> None:
                          "would repeat the first")
 
 
+def check_init_state_std(std: float) -> None:
+    """For the configs of every model with fixed initial states, so a bad value stops a run
+    before its data is built."""
+    if std < 0:
+        raise ValueError(f"init_state_std must be at least 0, not {std}")
+
+
 def initial_state_vector(hidden: int, std: float) -> torch.Tensor:
     """A fixed initial state [hidden], broadcast over batch and positions: truncated normal at
     ``std`` (the paper's 1.0), or zeros at 0, when a first segment should start from the
     puzzle alone rather than from a constant as large as the embedded puzzle."""
-    if std < 0:
-        raise ValueError(f"init_state_std must be at least 0, not {std}")
+    check_init_state_std(std)
     vector = torch.zeros(hidden)
     return trunc_normal_(vector, std) if std > 0 else vector
 

@@ -43,6 +43,7 @@ from hrm.layers import (
     RotaryEmbedding,
     TokenEmbedding,
     check_feedback_threshold,
+    check_init_state_std,
     check_state_carry,
     feedback_for,
     grid_bias_for,
@@ -88,8 +89,7 @@ class HRMConfig:
                 raise ValueError(f"{name} must be at least 1")
         check_feedback_threshold(self.feedback_threshold)
         check_state_carry(self.carry_state, self.feedback)
-        if self.init_state_std < 0:
-            raise ValueError(f"init_state_std must be at least 0, not {self.init_state_std}")
+        check_init_state_std(self.init_state_std)
 
 
 @dataclass

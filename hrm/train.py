@@ -188,7 +188,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
 
 
 MODEL_KINDS = ("hrm", "transformer", "cot")
-# what a model that reasons in segments passes from one to the next
+# settings of the segment loop, which a model that answers in one pass does not run
 SEGMENT_LOOP_KEYS = ("feedback", "feedback_threshold", "carry_state", "init_state_std")
 
 
@@ -446,7 +446,7 @@ def train(
                             f"one batch of {tc.batch_size} per process")
     kind = config.model.get("kind", "hrm")
     if kind == "cot":  # sequences of puzzle, trace and answer; room for longer test traces
-        codec = CoTCodec(train_set.family, config.model.get("answer", "trace"))
+        codec = CoTCodec(train_set.family, config.model.get("answer", CoTConfig.answer))
         loader = CoTBatches(train_set, codec, tc.batch_size, seed=tc.seed, rank=ddp.rank,
                             world_size=ddp.world_size)
         model_config = build_config(config.model, codec.vocab_size, loader.max_len * 5 // 4)
