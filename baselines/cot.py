@@ -264,16 +264,16 @@ class CoTModel(nn.Module):
         caches = [KVCache() for _ in self.blocks]
         logits = self(prompts, caches)[:, -1]
         out = [[] for _ in range(batch)]
-        done = torch.zeros(batch, dtype=torch.bool)
+        done = torch.zeros(batch, dtype=torch.bool, device=prompts.device)
         for _ in range(self.config.max_len - length):
             if temperature > 0:
                 probs = torch.softmax(logits.float() / temperature, dim=-1)
                 token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
             else:
                 token = logits.argmax(-1)
-            for b in range(batch):
-                if not done[b]:
-                    out[b].append(int(token[b]))
+            for b, (t, d) in enumerate(zip(token.tolist(), done.tolist(), strict=True)):
+                if not d:
+                    out[b].append(t)
             done |= token == eos
             if bool(done.all()):
                 break
@@ -296,10 +296,11 @@ class CoTModel(nn.Module):
         caches = [KVCache() for _ in self.blocks]
         logits = self(prompts.repeat_interleave(beams, 0), caches)[:, -1]  # [B*K, V]
         vocab = logits.shape[-1]
-        scores = torch.full((batch, beams), float("-inf"))
+        device = prompts.device
+        scores = torch.full((batch, beams), float("-inf"), device=device)
         scores[:, 0] = 0.0  # all hypotheses start identical: grow only the first at step one
-        history = torch.zeros(batch * beams, 0, dtype=torch.long)
-        done = torch.zeros(batch * beams, dtype=torch.bool)
+        history = torch.zeros(batch * beams, 0, dtype=torch.long, device=device)
+        done = torch.zeros(batch * beams, dtype=torch.bool, device=device)
         for _ in range(self.config.max_len - length):
             log_probs = torch.log_softmax(logits.float(), dim=-1)
             if bool(done.any()):  # a finished hypothesis only pads, at no cost
@@ -307,7 +308,7 @@ class CoTModel(nn.Module):
                 log_probs[done, eos] = 0.0
             total = (scores.view(-1, 1) + log_probs).view(batch, beams * vocab)
             scores, index = total.topk(beams, dim=-1)  # [B, K]
-            source = (torch.arange(batch)[:, None] * beams + index // vocab).view(-1)
+            source = (torch.arange(batch, device=device)[:, None] * beams + index // vocab).view(-1)
             token = (index % vocab).view(-1)
             for cache in caches:
                 cache.keys, cache.values = cache.keys[source], cache.values[source]
@@ -316,7 +317,7 @@ class CoTModel(nn.Module):
             if bool(done.all()):
                 break
             logits = self(token[:, None], caches)[:, -1]
-        best = scores.argmax(-1) + torch.arange(batch) * beams
+        best = scores.argmax(-1) + torch.arange(batch, device=device) * beams
         decoded = []
         for row in best.tolist():
             tokens = history[row].tolist()
@@ -443,7 +444,8 @@ def evaluate_cot(
     solved = cells = finished = generated = 0.0
     for start in range(0, count, batch_size):
         rows = range(start, min(count, start + batch_size))
-        prompts = torch.tensor([codec.prompt_tokens(dataset.inputs[r]) for r in rows])
+        prompts = torch.tensor([codec.prompt_tokens(dataset.inputs[r]) for r in rows],
+                               device=next(model.parameters()).device)
         outputs = model.decode(prompts, codec.token["EOS"], beams)
         for row, decoded in zip(rows, outputs, strict=True):
             finished += decoded.finished

@@ -405,13 +405,18 @@ def setup_distributed() -> Distributed:
     if world_size == 1:
         return Distributed(device=torch.device("cuda" if cuda else "cpu"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))
+    if cuda and local > torch.cuda.device_count():  # NCCL cannot put two ranks on one GPU
+        raise TrainingError(f"torchrun started {local} processes on a node with "
+                            f"{torch.cuda.device_count()} GPU(s); use --nproc-per-node "
+                            f"{torch.cuda.device_count()} or fewer, or hide the GPUs "
+                            "(CUDA_VISIBLE_DEVICES=) to train on CPUs with gloo")
     owns_group = not dist.is_initialized()
     if owns_group:
         dist.init_process_group("nccl" if cuda else "gloo")
     device = torch.device(f"cuda:{local_rank}") if cuda else torch.device("cpu")
     if cuda:
         torch.cuda.set_device(device)
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))
     return Distributed(dist.get_rank(), world_size, local, device, owns_group)
 
 

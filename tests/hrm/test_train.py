@@ -18,6 +18,7 @@ from hrm.train import (
     evaluate,
     learning_rate,
     phase,
+    setup_distributed,
     train,
 )
 from puzzles.dataset import PuzzleDataset
@@ -264,7 +265,8 @@ def torchrun(run, data_dir, max_steps: int, *extra: str) -> None:
         "--set", "train.checkpoint_every=4", "--out", str(run), *extra,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "OMP_NUM_THREADS": "1",
+                               "CUDA_VISIBLE_DEVICES": ""})  # gloo, even beside a GPU
     # the children's own errors, not torchrun's traceback about them
     errors = [line for line in done.stderr.splitlines()
               if re.search(r"Error|terminate|what\(\)|Abort", line)]
@@ -284,6 +286,17 @@ def test_two_processes_with_gloo_stay_in_sync_and_resume_exactly(tmp_path, data_
     assert info["world_size"] == 2 and info["step"] == 8
     a, b = weights(straight), weights(split)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_more_processes_than_gpus_is_refused_before_nccl_starts(monkeypatch):
+    # NCCL cannot give two ranks one GPU; the message says what to do instead
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(TrainingError, match=r"2 processes on a node with 1 GPU\(s\)"):
+        setup_distributed()
 
 
 @pytest.mark.parametrize("name", ["tiny", "cpu-small", "maze-small", "paper"])
