@@ -479,6 +479,8 @@ def train(
                 if k.startswith(f"rank{ddp.rank}/")}
         carry = _carry_from(mine)
         torch.set_rng_state(mine["rng.torch"].cpu())
+        if "rng.cuda" in mine and ddp.device.type == "cuda":  # exploration draws on the GPU
+            torch.cuda.set_rng_state(mine["rng.cuda"].cpu(), ddp.device)
         step, epoch, position = info["step"], info["epoch"], info["position"]
         trained_before = info.get("train_seconds", 0.0)
     if ddp.is_main:
@@ -499,6 +501,8 @@ def train(
     def checkpoint() -> None:
         mine = _carry_tensors(carry)
         mine["rng.torch"] = torch.get_rng_state()
+        if ddp.device.type == "cuda":
+            mine["rng.cuda"] = torch.cuda.get_rng_state(ddp.device)
         every_rank = ddp.gather({k: v.cpu() for k, v in mine.items()})
         if not ddp.is_main:
             return
