@@ -441,11 +441,12 @@ def evaluate_cot(
     model.eval()
     family = dataset.family
     count = min(len(dataset), limit or len(dataset))
+    device = next(model.parameters()).device
     solved = cells = finished = generated = 0.0
     for start in range(0, count, batch_size):
         rows = range(start, min(count, start + batch_size))
         prompts = torch.tensor([codec.prompt_tokens(dataset.inputs[r]) for r in rows],
-                               device=next(model.parameters()).device)
+                               device=device)
         outputs = model.decode(prompts, codec.token["EOS"], beams)
         for row, decoded in zip(rows, outputs, strict=True):
             finished += decoded.finished

@@ -406,10 +406,10 @@ def setup_distributed() -> Distributed:
         return Distributed(device=torch.device("cuda" if cuda else "cpu"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))
-    if cuda and local > torch.cuda.device_count():  # NCCL cannot put two ranks on one GPU
-        raise TrainingError(f"torchrun started {local} processes on a node with "
-                            f"{torch.cuda.device_count()} GPU(s); use --nproc-per-node "
-                            f"{torch.cuda.device_count()} or fewer, or hide the GPUs "
+    gpus = torch.cuda.device_count() if cuda else 0
+    if cuda and local > gpus:  # NCCL cannot put two ranks on one GPU
+        raise TrainingError(f"torchrun started {local} processes on a node with {gpus} GPU(s); "
+                            f"use --nproc-per-node {gpus} or fewer, or hide the GPUs "
                             "(CUDA_VISIBLE_DEVICES=) to train on CPUs with gloo")
     owns_group = not dist.is_initialized()
     if owns_group:
