@@ -46,7 +46,7 @@ class TransformerConfig:
     heads: int = 4
     expansion: float = 4.0
     layers: int = 4
-    positions: str = "learned"  # "learned", "grid" (row + column) or "rope"
+    positions: str = "learned"  # "learned", "grid" (row + column), "sudoku" (+ box), "rope"
     relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
     refine: bool = False  # run HRM's segment loop instead of one pass
     feedback: bool = False  # with refine: read confident answers back in (layers.AnswerFeedback)

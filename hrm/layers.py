@@ -198,7 +198,14 @@ class Block(nn.Module):
         return rms_norm(x + self.mlp(x))
 
 
-POSITIONS = ("learned", "grid", "rope")
+POSITIONS = ("learned", "grid", "sudoku", "rope")
+
+
+def sudoku_box_shape(side: int) -> tuple[int, int]:
+    """Rows and columns of a box of a side×side Sudoku: as square as the side allows, wider than
+    tall (4: 2×2, 6: 2×3, 9: 3×3, 16: 4×4, as in ``puzzles.sudoku``)."""
+    rows = max(r for r in range(1, math.isqrt(side) + 1) if side % r == 0)
+    return rows, side // rows
 
 
 class TokenEmbedding(nn.Module):
@@ -206,7 +213,10 @@ class TokenEmbedding(nn.Module):
 
     ``learned``: one vector per position. ``grid``: for a square grid read row by row, a learned
     vector per row plus one per column, so every cell of a row shares what makes it that row
-    (the structure a Sudoku or maze model otherwise has to discover from data)."""
+    (the structure a Sudoku or maze model otherwise has to discover from data). ``sudoku``: the
+    same plus a vector per box, so that the third kind of unit is as plain as rows and columns;
+    from row and column vectors alone, "same box" is a conjunction that attention's bilinear
+    scores cannot express directly."""
 
     def __init__(self, vocab: int, hidden: int, max_len: int, positions: str) -> None:
         super().__init__()
@@ -219,17 +229,28 @@ class TokenEmbedding(nn.Module):
         if positions == "learned":
             table = trunc_normal_(torch.empty(max_len, hidden), 1 / self.scale)
             self.positions = nn.Parameter(table)
-        elif positions == "grid":
+        elif positions in ("grid", "sudoku"):
             side = math.isqrt(max_len)
             if side * side != max_len:
-                raise ValueError(f"grid positions need a square grid, not a sequence of {max_len}")
+                raise ValueError(f"{positions} positions need a square grid, not a sequence of "
+                                 f"{max_len}")
             self.rows = nn.Parameter(trunc_normal_(torch.empty(side, 1, hidden), 1 / self.scale))
             self.columns = nn.Parameter(trunc_normal_(torch.empty(1, side, hidden), 1 / self.scale))
+            if positions == "sudoku":
+                box_rows, box_cols = sudoku_box_shape(side)
+                self.boxes = nn.Parameter(trunc_normal_(torch.empty(side, hidden), 1 / self.scale))
+                row, col = torch.arange(max_len) // side, torch.arange(max_len) % side
+                box = (row // box_rows) * (side // box_cols) + col // box_cols
+                self.register_buffer("box_of_cell", box, persistent=False)  # [L]
 
     def position_table(self) -> torch.Tensor | None:
         """[L, D], or None with rotary positions."""
         if self.positions is not None:
             return self.positions
+        if hasattr(self, "boxes"):
+            # three unit-scale terms: 1/sqrt(3) keeps the sum at unit scale
+            cells = (self.rows + self.columns).flatten(0, 1) + self.boxes[self.box_of_cell]
+            return cells / math.sqrt(3)
         if hasattr(self, "rows"):
             # two unit-scale terms: 1/sqrt(2) keeps the sum at unit scale
             return ((self.rows + self.columns) / math.sqrt(2)).flatten(0, 1)

@@ -219,7 +219,7 @@ def build_config(model: dict[str, Any], vocab_size: int, seq_len: int):
         return TransformerConfig(vocab_size=vocab_size, seq_len=seq_len, **fields)
     if kind == "cot":  # vocab_size: the codec's; seq_len: the decoding budget unless max_len
         fields.setdefault("layers", matched_layers(fields))
-        if fields.get("positions") == "grid":  # a trace is a sequence, not a grid
+        if fields.get("positions") in ("grid", "sudoku"):  # a trace is a sequence, not a grid
             fields["positions"] = "learned"
         fields = {k: v for k, v in fields.items() if k in _config_keys(CoTConfig)}
         fields.setdefault("max_len", seq_len)
@@ -449,6 +449,8 @@ def train(
     if len(train_set) < tc.batch_size * ddp.world_size:
         raise TrainingError(f"the training split has {len(train_set)} puzzles, fewer than "
                             f"one batch of {tc.batch_size} per process")
+    if config.model.get("positions") == "sudoku" and train_set.family.name != "sudoku":
+        raise ValueError(f"model.positions=sudoku needs Sudoku data, not {train_set.family.name}")
     kind = config.model.get("kind", "hrm")
     if kind == "cot":  # sequences of puzzle, trace and answer; room for longer test traces
         codec = CoTCodec(train_set.family, config.model.get("answer", CoTConfig.answer))

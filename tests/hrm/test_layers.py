@@ -12,7 +12,9 @@ from hrm.layers import (
     softmax_cross_entropy,
     stablemax,
     stablemax_cross_entropy,
+    sudoku_box_shape,
 )
+from puzzles.sudoku import BOX_SHAPES
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -146,6 +148,22 @@ def test_grid_positions_share_a_row_vector_and_a_column_vector():
     assert not torch.allclose(table[0], table[4])
     with pytest.raises(ValueError, match="square"):
         TokenEmbedding(vocab=4, hidden=16, max_len=8, positions="grid")
+
+
+def test_sudoku_positions_add_a_box_vector_shared_by_the_cells_of_a_box():
+    embed = TokenEmbedding(vocab=4, hidden=16, max_len=16, positions="sudoku")  # 4×4, 2×2 boxes
+    grid = TokenEmbedding(vocab=4, hidden=16, max_len=16, positions="grid")
+    grid.load_state_dict({k: v for k, v in embed.state_dict().items() if k != "boxes"})
+    # what sudoku positions add to grid ones, cell by cell, is the cell's box vector
+    box_part = embed.position_table() * 3**0.5 - grid.position_table() * 2**0.5  # [16, 16]
+    boxes = [0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3]
+    for cell, box in enumerate(boxes):
+        assert torch.allclose(box_part[cell], embed.boxes[box], atol=1e-6)
+
+
+@pytest.mark.parametrize("side", [4, 6, 9, 16])
+def test_sudoku_box_shapes_are_the_puzzle_family_s(side):
+    assert sudoku_box_shape(side) == BOX_SHAPES[side]
 
 
 def test_learned_positions_make_positions_distinguishable():

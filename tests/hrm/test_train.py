@@ -324,3 +324,11 @@ def test_a_one_pass_transformer_drops_the_segment_loop_settings_a_refining_one_k
     assert one_pass.init_state_std == 1.0
     refining = build_config({**model, "refine": True}, 6, 16)
     assert refining.feedback and not refining.carry_state and refining.init_state_std == 0.0
+
+
+def test_sudoku_positions_are_refused_for_mazes(tmp_path):
+    raw = preset("tiny")
+    raw["data"] = {"family": "maze", "size": 7, "difficulty": "easy", "train": 64, "test": 8}
+    raw["model"]["positions"] = "sudoku"
+    with pytest.raises(ValueError, match="model.positions=sudoku needs Sudoku data, not maze"):
+        train(RunConfig.from_dict(raw), tmp_path / "run", progress=False)
