@@ -45,7 +45,8 @@ def evaluation_text(result: dict) -> str:
                  ("tokens", f"{result['mean_tokens']:.0f} mean, {result['max_tokens']} max")]
     elif result.get("mode") == "halting":
         rows.append(("segments", f"{result['halting']['mean_segments']:.2f} mean (learned "
-                                 f"halting, at most {result['segments']})"))
+                                 f"halting at threshold {result['halt_threshold']}, at most "
+                                 f"{result['segments']})"))
     else:
         rows.append(("segments", f"{result['segments']} (fixed, as in training)"))
     rows.append(("inference FLOPs", f"{result['inference_flops'] / 1e9:.2f} G per puzzle"))
@@ -56,7 +57,8 @@ def evaluation_text(result: dict) -> str:
     if result.get("halting") and result["segments"] > 1 and result.get("mode") != "halting":
         halting = result["halting"]
         histogram = "  ".join(f"{k}:{v}" for k, v in halting["histogram"].items())
-        parts += ["learned halting (at most the training segments):", table([
+        parts += [f"learned halting (threshold {result['halt_threshold']}, at most the "
+                  "training segments):", table([
             (solved_name, interval(halting["solved"])),
             ("mean segments", f"{halting['mean_segments']:.2f}"),
             ("histogram", histogram),

@@ -34,6 +34,9 @@ from puzzles.dataset import family_of
 CONFIGS = {"hrm": HRMConfig, "transformer": TransformerConfig, "cot": CoTConfig}
 
 
+HALTING_FILE = "halting.json"  # the run's chosen halting threshold (eval/halting.py)
+
+
 class RunError(ValueError):
     """A run directory that cannot be loaded; ``str()`` is one line naming the problem."""
 
@@ -49,7 +52,9 @@ class Run:
     data: dict  # the training dataset's meta.json: family options, difficulty, seed
     data_path: Path | None = None  # where the training dataset was (its test split is there)
     codec: CoTCodec | None = None  # chain of thought only
-    halt_threshold: float = 0.5  # learned halting stops where the head's sigmoid passes this
+    # learned halting stops where the head's sigmoid passes this: the threshold chosen for
+    # this checkpoint on validation puzzles (eval/halting.py), else the paper's 0.5
+    halt_threshold: float = 0.5
 
     @property
     def max_segments(self) -> int:
@@ -104,8 +109,26 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", dtype: str | 
     model.to(device=device, dtype=DTYPES[dtype]).eval()
     codec = CoTCodec(family, model_config.answer) if kind == "cot" else None
     data_path = Path(raw["data_path"]) if raw.get("data_path") else None
-    return Run(path, kind, config, model, family, int(info["step"]), raw["family"], data_path,
-               codec)
+    step = int(info["step"])
+    threshold = chosen_threshold(path, step)
+    return Run(path, kind, config, model, family, step, raw["family"], data_path, codec,
+               0.5 if threshold is None else threshold)
+
+
+def chosen_threshold(run_dir: Path, step: int) -> float | None:
+    """The halting threshold ``halting.json`` holds for the checkpoint at ``step``; None when
+    there is none, or when it was chosen for another checkpoint (training went on after)."""
+    path = run_dir / HALTING_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        threshold = float(record["threshold"])
+    except (ValueError, KeyError, TypeError):
+        raise RunError(f"{path}: not a halting choice this version can read") from None
+    if not 0 < threshold < 1:
+        raise RunError(f"{path}: threshold {threshold} is not between 0 and 1")
+    return threshold if record.get("step") == step else None
 
 
 @dataclass

@@ -313,9 +313,14 @@ def _fresh_test_set(run, difficulty: str | None, count: int, seed: int, folder: 
 
 
 HALT_THRESHOLD = click.option(
-    "--halt-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
-    show_default=True, help="Learned halting stops a puzzle once the halt head's confidence "
-    "passes this; higher stops later and solves more (docs/experiments.md).")
+    "--halt-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Learned halting stops a puzzle once the halt head's confidence passes this; higher "
+    "stops later and solves more. Default: the run's own, chosen on validation puzzles after "
+    "training (RUN/halting.json), else 0.5.")
+
+
+def _with_threshold(run, threshold: float | None):
+    return run if threshold is None else replace(run, halt_threshold=threshold)
 
 
 @cli.command("eval")
@@ -357,7 +362,7 @@ def eval_command(
     limit: int | None,
     halting_only: bool,
     beams: int,
-    halt_threshold: float,
+    halt_threshold: float | None,
     batch_size: int | None,
     compiled: bool,
     json_file: Path | None,
@@ -379,7 +384,7 @@ def eval_command(
         raise click.UsageError("give --data or --count, not both")
     if difficulty is not None and count is None:
         raise click.UsageError("--difficulty needs --count (it describes a fresh test set)")
-    run = replace(load_run(run_dir), halt_threshold=halt_threshold)
+    run = _with_threshold(load_run(run_dir), halt_threshold)
     if (family and family != run.family.name) or (size and size != run.family.size):
         wanted = f"{size or run.family.size}×{size or run.family.size} {family or run.family.name}"
         raise click.UsageError(f"{run_dir} solves {describe(run.family)}, not {wanted}")
@@ -480,7 +485,7 @@ def _print_answers(run, records: list[dict], answers: list, show_steps: bool, ou
 @HALT_THRESHOLD
 def solve_command(
     run_dir: Path, puzzle: str, segments: int | None, show_steps: bool, output: str, beams: int,
-    halt_threshold: float,
+    halt_threshold: float | None,
 ) -> None:
     """Solve PUZZLE (a puzzle string, a FILE of puzzles, or - for stdin) with the model of RUN.
 
@@ -492,7 +497,7 @@ def solve_command(
     from eval.solve import solve_puzzles
     from puzzles.inputs import detect, read_text
 
-    run = replace(load_run(run_dir), halt_threshold=halt_threshold)
+    run = _with_threshold(load_run(run_dir), halt_threshold)
     family = run.family
     text, source = read_text(puzzle)
     try:

@@ -79,6 +79,9 @@ class TrainConfig:
     # at 9×9, HRM trained at full depth from scratch stays stuck copying its input
     shallow_steps: int = 0
     grad_clip: float = 1.0
+    # after training, choose learned halting's threshold on this many fresh validation puzzles
+    # (eval/halting.py); 0: keep the paper's 0.5
+    calibrate_halting: int = 0
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
     seed: int = 0
     eval_every: int = 250
@@ -618,7 +621,20 @@ def train(
     if metrics_file:
         metrics_file.close()
     ddp.close()
+    if ddp.is_main and tc.calibrate_halting and kind != "cot" and not one_pass(config):
+        last_eval["halt_threshold"] = _calibrate(run, tc.calibrate_halting, progress)
     return last_eval
+
+
+def _calibrate(run: Path, count: int, progress: bool) -> float:
+    """Choose the finished run's halting threshold on ``count`` fresh puzzles."""
+    from tqdm import tqdm
+
+    from eval.halting import calibrate_halting  # eval builds on this module, so not at the top
+
+    with tqdm(total=count, desc="choosing the halting threshold", unit="puzzle",
+              disable=not progress) as bar:
+        return calibrate_halting(run, count, progress=bar.update)["threshold"]
 
 
 def _available_cores() -> set[int]:

@@ -30,7 +30,7 @@ PRESETS: dict[str, dict] = {
         "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.1, "warmup_steps": 100,
                   "schedule": "cosine", "max_steps": 6000, "shallow_steps": 1500,
                   "eval_every": 1000, "eval_limit": 200, "checkpoint_every": 500,
-                  "dtype": "bf16", "compile": True},
+                  "dtype": "bf16", "compile": True, "calibrate_halting": 1000},
     },
     # 15×15 hard mazes on two CPU cores. Unique shortest paths: with several, the label is one
     # of them and the symmetries the loader applies would make the targets contradict.
@@ -54,7 +54,7 @@ PRESETS: dict[str, dict] = {
         "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.1, "warmup_steps": 100,
                   "schedule": "cosine", "max_steps": 10000, "shallow_steps": 1000,
                   "eval_every": 500, "eval_limit": 200, "checkpoint_every": 500,
-                  "dtype": "bf16", "compile": True},
+                  "dtype": "bf16", "compile": True, "calibrate_halting": 1000},
     },
     # The HRM paper's 27M-parameter Sudoku-Extreme configuration (arXiv 2506.21734); for GPUs.
     "paper": {

@@ -249,7 +249,7 @@ def test_halting_only_evaluation_matches_the_halting_part_of_a_full_one(run_dir)
     assert fast["solved"] == full["halting"]["solved"]
     assert fast["halting"]["histogram"] == full["halting"]["histogram"]
     assert fast["inference_flops"] < full["inference_flops"]
-    assert "learned halting, at most 4" in evaluation_text(fast)
+    assert "learned halting at threshold 0.5, at most 4" in evaluation_text(fast)
 
 
 def test_load_run_in_bf16_and_a_bad_dtype(run_dir):

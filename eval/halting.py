@@ -1,0 +1,86 @@
+"""Choosing the confidence at which a run's learned halting stops, on fresh puzzles.
+
+The halt head says "stop" when its sigmoid passes a threshold. The paper's 0.5 stops many
+puzzles while their answer is still wrong: on 9×9 and on mazes a higher threshold solved 4-11
+points more for a fraction of a segment more (docs/experiments.md). The best threshold differs
+from run to run, so each run gets its own, chosen once after training on a validation split:
+fresh puzzles built from the run's data settings with a seed of their own, so that the test
+split never tunes it.
+
+The rule: of the thresholds ``evaluate`` measures, the lowest whose solve rate is within
+``TOLERANCE`` of what the training segments solve when every puzzle runs them all. Halting then
+gives up at most that much of the fixed segments' solve rate, and saves what segments it can.
+The choice goes to ``RUN/halting.json`` with the step it was made at; ``load_run`` uses it for
+that checkpoint, and ``--halt-threshold`` overrides it.
+
+This module deliberately does not touch training: the trainer's own halting (exploration, the
+Q head's targets) keeps the paper's rule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from eval.evaluate import solved_rows, threshold_curve
+from eval.runs import HALTING_FILE, load_run, run_segments
+from hrm.checkpoint import write_json_atomic
+from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset, read_meta
+
+TOLERANCE = 0.01  # the most of the fixed segments' solve rate halting may give up
+# validation puzzles use the training data's seed plus this, away from the small seeds that
+# ``hrm eval --count`` builds fresh test sets with
+VALIDATION_SEED_OFFSET = 1000
+
+
+def choose_threshold(points: list[dict], fixed_rate: float) -> float:
+    """The lowest threshold of ``points`` (``threshold_curve`` at one cap) whose halting solve
+    rate is within ``TOLERANCE`` of ``fixed_rate``; the highest measured if none is."""
+    for point in sorted(points, key=lambda p: p["threshold"]):
+        if point["halting"] >= fixed_rate - TOLERANCE:
+            return point["threshold"]
+    return max(p["threshold"] for p in points)
+
+
+def validation_set(run_dir: Path, data: dict, count: int) -> PuzzleDataset:
+    """``count`` fresh puzzles like the run's training data, in ``run_dir/validation`` (built
+    once, then reused)."""
+    folder = run_dir / "validation"
+    seed = data["seed"] + VALIDATION_SEED_OFFSET
+    if (folder / "meta.json").is_file():
+        meta = read_meta(folder)
+        if meta["counts"].get("test") == count and meta.get("seed") == seed:
+            return PuzzleDataset(folder, "test")
+    options = tuple(sorted(data.get("options", {}).items()))
+    spec = BuildSpec(data["family"], data["size"], data["difficulty"], 0, count, seed=seed,
+                     options=options)
+    workers = torch.get_num_threads()
+    return PuzzleDataset(build_dataset(spec, folder, workers=workers, force=True), "test")
+
+
+def calibrate_halting(run_dir: str | Path, count: int, progress=None) -> dict:
+    """Choose the halting threshold of the run in ``run_dir`` on ``count`` fresh puzzles and
+    write it to ``run_dir/halting.json``; returns what was written. ``progress``: a callable
+    given the number of puzzles each batch finished."""
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    cap = run.max_segments
+    if run.kind == "cot" or cap == 1:
+        raise ValueError(f"{run_dir} answers in one pass: it has no learned halting to tune")
+    dataset = validation_set(run_dir, run.data, count)
+    trace = run_segments(run, dataset.inputs, cap, progress=progress)
+    fixed, _ = solved_rows(dataset, trace.predictions[:, cap - 1])
+    points = threshold_curve(dataset, trace, [cap])
+    record = {
+        "threshold": choose_threshold(points, float(fixed.mean())),
+        "step": run.step,
+        "segments": cap,
+        "puzzles": len(dataset),
+        "seed": run.data["seed"] + VALIDATION_SEED_OFFSET,
+        "fixed": float(fixed.mean()),
+        "tolerance": TOLERANCE,
+        "table": points,
+    }
+    write_json_atomic(run_dir / HALTING_FILE, record)
+    return record
