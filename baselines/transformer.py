@@ -48,6 +48,7 @@ class TransformerConfig:
     layers: int = 4
     positions: str = "learned"  # "learned", "grid" (row + column), "sudoku" (+ box), "rope"
     relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
+    qk_norm: bool = False  # normalised queries and keys (layers.Attention)
     refine: bool = False  # run HRM's segment loop instead of one pass
     feedback: bool = False  # with refine: read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
@@ -87,7 +88,8 @@ class Transformer(nn.Module):
         self.grid_bias = grid_bias_for(config.relative_bias, config.heads, config.seq_len)
         self.feedback = feedback_for(config.feedback, config.hidden, config.feedback_threshold)
         self.blocks = nn.ModuleList(
-            Block(config.hidden, config.heads, config.expansion) for _ in range(config.layers)
+            Block(config.hidden, config.heads, config.expansion, qk_norm=config.qk_norm)
+            for _ in range(config.layers)
         )
         self.output_head = Linear(config.hidden, config.vocab_size)
         self.q_head = halting_head(config.hidden, config.halt_bias_init)

@@ -103,15 +103,22 @@ class KVCache:
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention; bidirectional unless ``causal``."""
+    """Multi-head self-attention; bidirectional unless ``causal``.
 
-    def __init__(self, hidden: int, heads: int, causal: bool = False) -> None:
+    ``qk_norm``: queries and keys are RMS-normalised per head before their product, the queries
+    then scaled by a learned gain per head (starting at 1). The scores can then grow only as
+    fast as that gain, which takes away a known cause of runs diverging at high learning rates
+    (attention logits that grow until the softmax saturates)."""
+
+    def __init__(self, hidden: int, heads: int, causal: bool = False,
+                 qk_norm: bool = False) -> None:
         super().__init__()
         if hidden % heads:
             raise ValueError(f"hidden size {hidden} is not divisible by {heads} heads")
         self.heads, self.head_dim, self.causal = heads, hidden // heads, causal
         self.qkv = Linear(hidden, 3 * hidden)
         self.out = Linear(hidden, hidden)
+        self.qk_gain = nn.Parameter(torch.ones(heads, 1, 1)) if qk_norm else None
         self.path = "auto"  # "auto", "sdpa" or "explicit": which attention kernel to use
 
     def forward(
@@ -130,6 +137,8 @@ class Attention(nn.Module):
         offset = cache.length if cache is not None else 0
         qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each [B, H, L, D]
+        if self.qk_gain is not None:
+            q, k = rms_norm(q) * self.qk_gain.to(q.dtype), rms_norm(k)
         if rotary is not None:
             cos, sin = rotary.cos[offset : offset + length], rotary.sin[offset : offset + length]
             q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
@@ -182,9 +191,10 @@ def explicit_attention(
 class Block(nn.Module):
     """Post-norm transformer block: x = norm(x + attn(x)); x = norm(x + mlp(x))."""
 
-    def __init__(self, hidden: int, heads: int, expansion: float, causal: bool = False) -> None:
+    def __init__(self, hidden: int, heads: int, expansion: float, causal: bool = False,
+                 qk_norm: bool = False) -> None:
         super().__init__()
-        self.attn = Attention(hidden, heads, causal)
+        self.attn = Attention(hidden, heads, causal, qk_norm)
         self.mlp = SwiGLU(hidden, expansion)
 
     def forward(

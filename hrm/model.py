@@ -68,6 +68,7 @@ class HRMConfig:
     l_cycles: int = 2
     positions: str = "learned"  # "learned", "grid" (row + column), "sudoku" (+ box), "rope"
     relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
+    qk_norm: bool = False  # normalised queries and keys (layers.Attention)
     feedback: bool = False  # read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
     carry_state: bool = True  # false: segments pass on only the feedback board, not z_H, z_L
@@ -132,7 +133,8 @@ class RecurrentModule(nn.Module):
     def __init__(self, config: HRMConfig, layers: int) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            Block(config.hidden, config.heads, config.expansion) for _ in range(layers)
+            Block(config.hidden, config.heads, config.expansion, qk_norm=config.qk_norm)
+            for _ in range(layers)
         )
 
     def forward(

@@ -172,3 +172,17 @@ def test_learned_positions_make_positions_distinguishable():
     assert not torch.allclose(x[0, 0], x[0, 1])
     with pytest.raises(ValueError, match="positions"):
         TokenEmbedding(vocab=4, hidden=16, max_len=8, positions="sinusoidal")
+
+
+@pytest.mark.parametrize("path", ["explicit", "sdpa"])
+def test_normalised_queries_and_keys_make_scores_independent_of_the_input_scale(path):
+    torch.manual_seed(0)
+    attention = Attention(hidden=32, heads=4, qk_norm=True)
+    attention.path = path
+    x = torch.randn(2, 9, 32)
+    # queries and keys are normalised, values are linear: only the values grow with x
+    assert torch.allclose(attention(100 * x), 100 * attention(x), rtol=1e-4, atol=1e-2)
+    plain = Attention(hidden=32, heads=4)
+    plain.load_state_dict({k: v for k, v in attention.state_dict().items() if k != "qk_gain"})
+    plain.path = path
+    assert not torch.allclose(plain(100 * x), 100 * plain(x), rtol=1e-2, atol=1e-1)
