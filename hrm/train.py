@@ -142,6 +142,8 @@ class RunConfig:
                              f"not {built['train'].schedule!r}")
         if built["train"].max_seconds is not None and built["train"].max_seconds <= 0:
             raise ValueError("train.max_seconds must be positive")
+        if built["train"].calibrate_halting < 0:
+            raise ValueError("train.calibrate_halting must be 0 (off) or a number of puzzles")
         if built["train"].dtype not in ("fp32", "bf16"):
             raise ValueError(f"train.dtype must be 'fp32' or 'bf16', not {built['train'].dtype!r}")
         return cls(model=model, **built)

@@ -169,6 +169,8 @@ def test_unknown_keys_and_bad_values_are_rejected():
         RunConfig.from_dict({"data": {"family": "maze", "size": 9, "options": {"walls": 3}}})
     with pytest.raises(ValueError, match="positions"):
         RunConfig.from_dict({"model": {"positions": "sinusoidal"}})
+    with pytest.raises(ValueError, match="train.calibrate_halting"):
+        RunConfig.from_dict({"train": {"calibrate_halting": -1}})
 
 
 @pytest.mark.parametrize("raw, message", [
