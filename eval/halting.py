@@ -1,15 +1,16 @@
 """Choosing the confidence at which a run's learned halting stops, on fresh puzzles.
 
 The halt head says "stop" when its sigmoid passes a threshold. The paper's 0.5 stops many
-puzzles while their answer is still wrong: on 9×9 and on mazes a higher threshold solved 4-11
-points more for a fraction of a segment more (docs/experiments.md). The best threshold differs
+puzzles while their answer is still wrong: on 9×9 and on mazes a higher threshold solved 2-14
+points more for up to one segment more on average (docs/experiments.md). The best threshold differs
 from run to run, so each run gets its own, chosen once after training on a validation split:
 fresh puzzles built from the run's data settings with a seed of their own, so that the test
 split never tunes it.
 
 The rule: of the thresholds ``evaluate`` measures, the lowest whose solve rate is within
-``TOLERANCE`` of what the training segments solve when every puzzle runs them all. Halting then
-gives up at most that much of the fixed segments' solve rate, and saves what segments it can.
+``TOLERANCE`` of what the training segments solve when every puzzle runs them all. On the validation
+puzzles halting then gives up at most that much of the fixed segments' solve rate, and saves
+what segments it can.
 The choice goes to ``RUN/halting.json`` with the step it was made at; ``load_run`` uses it for
 that checkpoint, and ``--halt-threshold`` overrides it.
 
