@@ -1,7 +1,7 @@
 """Choosing the confidence at which a run's learned halting stops, on fresh puzzles.
 
 The halt head says "stop" when its sigmoid passes a threshold. The paper's 0.5 stops many
-puzzles while their answer is still wrong: on 9×9 and on mazes a higher threshold solved 2-14
+puzzles while their answer is still wrong: on 9×9 and on mazes a higher threshold solved 3-14
 points more for up to one segment more on average (docs/experiments.md). The best threshold differs
 from run to run, so each run gets its own, chosen once after training on a validation split:
 fresh puzzles built from the run's data settings with a seed of their own, so that the test
