@@ -1,18 +1,17 @@
 """Choosing the confidence at which a run's learned halting stops, on fresh puzzles.
 
 The halt head says "stop" when its sigmoid passes a threshold. The paper's 0.5 stops many
-puzzles while their answer is still wrong: on 9×9 and on mazes a higher threshold solved 3-14
-points more for up to one segment more on average (docs/experiments.md). The best threshold differs
-from run to run, so each run gets its own, chosen once after training on a validation split:
-fresh puzzles built from the run's data settings with a seed of their own, so that the test
-split never tunes it.
+puzzles while their answer is still wrong: on 9×9 and on mazes a higher threshold solved
+3-14 points more for up to one segment more on average (docs/experiments.md). The best
+threshold differs from run to run, so each run gets its own, chosen once after training on a
+validation split: fresh puzzles built from the run's data settings with a seed of their own,
+so that the test split never tunes it.
 
 The rule: of the thresholds ``evaluate`` measures, the lowest whose solve rate is within
-``TOLERANCE`` of what the training segments solve when every puzzle runs them all. On the validation
-puzzles halting then gives up at most that much of the fixed segments' solve rate, and saves
-what segments it can.
-The choice goes to ``RUN/halting.json`` with the step it was made at; ``load_run`` uses it for
-that checkpoint, and ``--halt-threshold`` overrides it.
+``TOLERANCE`` of what the training segments solve when every puzzle runs them all. On the
+validation puzzles halting then gives up at most that much of the fixed segments' solve rate,
+and saves what segments it can. The choice goes to ``RUN/halting.json`` with the step it was
+made at; ``load_run`` uses it for that checkpoint, and ``--halt-threshold`` overrides it.
 
 This module deliberately does not touch training: the trainer's own halting (exploration, the
 Q head's targets) keeps the paper's rule.
@@ -25,9 +24,9 @@ from pathlib import Path
 import torch
 
 from eval.evaluate import solved_rows, threshold_curve
-from eval.runs import HALTING_FILE, load_run, run_segments
+from eval.runs import HALTING_FILE, fresh_split, load_run, run_segments
 from hrm.checkpoint import write_json_atomic
-from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset, read_meta
+from puzzles.dataset import PuzzleDataset, build_dataset, read_meta
 
 TOLERANCE = 0.01  # the most of the fixed segments' solve rate halting may give up
 # validation puzzles use the training data's seed plus this, away from the small seeds that
@@ -44,18 +43,15 @@ def choose_threshold(points: list[dict], fixed_rate: float) -> float:
     return max(p["threshold"] for p in points)
 
 
-def validation_set(run_dir: Path, data: dict, count: int) -> PuzzleDataset:
-    """``count`` fresh puzzles like the run's training data, in ``run_dir/validation`` (built
-    once, then reused)."""
+def validation_set(run_dir: Path, data: dict, count: int, seed: int) -> PuzzleDataset:
+    """``count`` fresh puzzles like the run's training data, drawn with ``seed``, in
+    ``run_dir/validation`` (built once, then reused)."""
     folder = run_dir / "validation"
-    seed = data["seed"] + VALIDATION_SEED_OFFSET
     if (folder / "meta.json").is_file():
         meta = read_meta(folder)
         if meta["counts"].get("test") == count and meta.get("seed") == seed:
             return PuzzleDataset(folder, "test")
-    options = tuple(sorted(data.get("options", {}).items()))
-    spec = BuildSpec(data["family"], data["size"], data["difficulty"], 0, count, seed=seed,
-                     options=options)
+    spec = fresh_split(data, count, seed)
     workers = torch.get_num_threads()
     return PuzzleDataset(build_dataset(spec, folder, workers=workers, force=True), "test")
 
@@ -69,17 +65,19 @@ def calibrate_halting(run_dir: str | Path, count: int, progress=None) -> dict:
     cap = run.max_segments
     if run.kind == "cot" or cap == 1:
         raise ValueError(f"{run_dir} answers in one pass: it has no learned halting to tune")
-    dataset = validation_set(run_dir, run.data, count)
+    seed = run.data["seed"] + VALIDATION_SEED_OFFSET
+    dataset = validation_set(run_dir, run.data, count, seed)
     trace = run_segments(run, dataset.inputs, cap, progress=progress)
-    fixed, _ = solved_rows(dataset, trace.predictions[:, cap - 1])
+    solved, _ = solved_rows(dataset, trace.predictions[:, cap - 1])
+    fixed = float(solved.mean())
     points = threshold_curve(dataset, trace, [cap])
     record = {
-        "threshold": choose_threshold(points, float(fixed.mean())),
+        "threshold": choose_threshold(points, fixed),
         "step": run.step,
         "segments": cap,
         "puzzles": len(dataset),
-        "seed": run.data["seed"] + VALIDATION_SEED_OFFSET,
-        "fixed": float(fixed.mean()),
+        "seed": seed,
+        "fixed": fixed,
         "tolerance": TOLERANCE,
         "table": points,
     }

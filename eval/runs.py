@@ -29,7 +29,7 @@ from hrm.checkpoint import CHECKPOINT, has_checkpoint, load_checkpoint
 from hrm.model import HRMConfig
 from hrm.train import RunConfig, build_model, one_pass
 from puzzles.base import PuzzleFamily
-from puzzles.dataset import family_of
+from puzzles.dataset import BuildSpec, family_of
 
 CONFIGS = {"hrm": HRMConfig, "transformer": TransformerConfig, "cot": CoTConfig}
 
@@ -113,6 +113,14 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", dtype: str | 
     threshold = chosen_threshold(path, step)
     return Run(path, kind, config, model, family, step, raw["family"], data_path, codec,
                0.5 if threshold is None else threshold)
+
+
+def fresh_split(data: dict, count: int, seed: int, difficulty: str | None = None) -> BuildSpec:
+    """A test split of ``count`` new puzzles like the training data that ``data`` (a run's
+    dataset meta.json) describes, drawn with ``seed`` (and from ``difficulty`` if given)."""
+    options = tuple(sorted(data.get("options", {}).items()))
+    return BuildSpec(data["family"], data["size"], difficulty or data["difficulty"], 0, count,
+                     seed=seed, options=options)
 
 
 def chosen_threshold(run_dir: Path, step: int) -> float | None:

@@ -301,15 +301,14 @@ def _segment_list(text: str | None) -> list[int] | None:
 
 def _fresh_test_set(run, difficulty: str | None, count: int, seed: int, folder: Path) -> Path:
     """A new test split of the run's family, built in ``folder``."""
+    from eval.runs import fresh_split
+
     data = run.data
     difficulty = difficulty or data["difficulty"]
     if seed == data["seed"] and difficulty == data["difficulty"]:
         raise click.UsageError(f"--seed {seed} would rebuild the run's own training puzzles; "
                                "choose another seed")
-    options = tuple(sorted(data.get("options", {}).items()))
-    spec = BuildSpec(run.family.name, run.family.size, difficulty, 0, count, seed=seed,
-                     options=options)
-    return build_dataset(spec, folder / "data")
+    return build_dataset(fresh_split(data, count, seed, difficulty), folder / "data")
 
 
 HALT_THRESHOLD = click.option(
