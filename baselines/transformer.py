@@ -28,6 +28,7 @@ from hrm.layers import (
     TokenEmbedding,
     check_feedback_threshold,
     check_init_state_std,
+    check_mixer,
     check_state_carry,
     feedback_for,
     grid_bias_for,
@@ -49,6 +50,7 @@ class TransformerConfig:
     positions: str = "learned"  # "learned", "grid" (row + column), "sudoku" (+ box), "rope"
     relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
     qk_norm: bool = False  # normalised queries and keys (layers.Attention)
+    mixer: str = "attention"  # or "mlp": positions mixed by layers.TokenMixer
     refine: bool = False  # run HRM's segment loop instead of one pass
     feedback: bool = False  # with refine: read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
@@ -65,6 +67,7 @@ class TransformerConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.feedback and not self.refine:
             raise ValueError("feedback needs refine: one pass has no next segment to feed")
+        check_mixer(self.mixer, self.positions, self.qk_norm, self.relative_bias)
         check_feedback_threshold(self.feedback_threshold)
         if self.refine:
             check_state_carry(self.carry_state, self.feedback)
@@ -82,13 +85,15 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = config
         self.embed = TokenEmbedding(
-            config.vocab_size, config.hidden, config.seq_len, config.positions
+            config.vocab_size, config.hidden, config.seq_len, config.positions,
+            uncompiled=config.mixer == "mlp",
         )
         self.rotary = rotary_for(config.positions, config.hidden, config.heads, config.seq_len)
         self.grid_bias = grid_bias_for(config.relative_bias, config.heads, config.seq_len)
         self.feedback = feedback_for(config.feedback, config.hidden, config.feedback_threshold)
         self.blocks = nn.ModuleList(
-            Block(config.hidden, config.heads, config.expansion, qk_norm=config.qk_norm)
+            Block(config.hidden, config.heads, config.expansion, qk_norm=config.qk_norm,
+                  mixer=config.mixer, seq_len=config.seq_len)
             for _ in range(config.layers)
         )
         self.output_head = Linear(config.hidden, config.vocab_size)

@@ -8,12 +8,13 @@ width D with SwiGLU inner width I costs
     forward = 2·L·(4·D² + 3·D·I)  [q, k, v, out projections; gate, up, down]
             + 4·L²·D              [scores QKᵀ and the weighted sum of V]
 
-and the output head 2·L·D·V. A backward pass costs twice its forward. HRM runs
-``h_cycles·(l_cycles·l_layers + h_layers)`` blocks per segment, of which only the ones inside
-the gradient window are differentiated; the bootstrapped halting target adds a second forward
-segment per training step. Chain-of-thought decoding with a KV cache runs every block once per
-token, attending over the tokens so far, and the output head once per generated token.
-``tests/hrm/test_flops.py`` checks the forward count against
+and the output head 2·L·D·V. With ``mixer="mlp"`` the attention terms give way to a SwiGLU
+across positions, 2·D·3·L·I_L (I_L: the inner width for width L). A backward pass costs
+twice its forward. HRM runs ``h_cycles·(l_cycles·l_layers + h_layers)`` blocks per segment,
+of which only the ones inside the gradient window are differentiated; the bootstrapped halting
+target adds a second forward segment per training step. Chain-of-thought decoding with a KV
+cache runs every block once per token, attending over the tokens so far, and the output head
+once per generated token. ``tests/hrm/test_flops.py`` checks the forward count against
 ``torch.utils.flop_counter``.
 
 This module deliberately estimates; it does not time anything (``benchmarks/`` does).
@@ -27,10 +28,13 @@ from hrm.layers import swiglu_inner
 from hrm.model import HRMConfig
 
 
-def block_flops(seq_len: int, hidden: int, expansion: float) -> int:
+def block_flops(seq_len: int, hidden: int, expansion: float, mixer: str = "attention") -> int:
     """Forward FLOPs of one block over one example."""
     inner = swiglu_inner(hidden, expansion)
-    return 2 * seq_len * (4 * hidden * hidden + 3 * hidden * inner) + 4 * seq_len**2 * hidden
+    channel_mlp = 2 * seq_len * 3 * hidden * inner
+    if mixer == "mlp":  # a SwiGLU across the L positions for each of the D channels
+        return channel_mlp + 2 * hidden * 3 * seq_len * swiglu_inner(seq_len, expansion)
+    return channel_mlp + 2 * seq_len * 4 * hidden * hidden + 4 * seq_len**2 * hidden
 
 
 def head_flops(seq_len: int, hidden: int, vocab_size: int) -> int:
@@ -54,7 +58,7 @@ def hrm_blocks(config: HRMConfig) -> tuple[int, int]:
 
 def segment_flops(config: HRMConfig | TransformerConfig) -> int:
     """Forward FLOPs of one segment (one pass for a transformer) on one example."""
-    block = block_flops(config.seq_len, config.hidden, config.expansion)
+    block = block_flops(config.seq_len, config.hidden, config.expansion, config.mixer)
     head = head_flops(config.seq_len, config.hidden, config.vocab_size)
     blocks = hrm_blocks(config)[0] if isinstance(config, HRMConfig) else config.layers
     return blocks * block + head
@@ -65,7 +69,7 @@ def training_step_flops(
 ) -> int:
     """FLOPs of one training step on one example: one segment forward and backward through the
     differentiated blocks, plus the bootstrapped target's extra forward when it is used."""
-    block = block_flops(config.seq_len, config.hidden, config.expansion)
+    block = block_flops(config.seq_len, config.hidden, config.expansion, config.mixer)
     head = head_flops(config.seq_len, config.hidden, config.vocab_size)
     hrm = isinstance(config, HRMConfig)
     differentiated = hrm_blocks(config)[1] if hrm else config.layers

@@ -188,13 +188,54 @@ def explicit_attention(
     return scores.softmax(-1) @ v
 
 
+class TokenMixer(nn.Module):
+    """A SwiGLU across positions instead of attention (MLP-Mixer's token mixing): each channel of
+    the output at a cell is a learned function of that channel at every cell. For puzzles of one
+    fixed size only, since its weights are per position; it needs no position encoding, as the
+    weights already say which cell is which. Its products are ordinary dense ones over
+    [B·D, L], with no softmax and no per-head batched products."""
+
+    def __init__(self, seq_len: int, expansion: float) -> None:
+        super().__init__()
+        inner = swiglu_inner(seq_len, expansion)
+        self.gate_up = Linear(seq_len, 2 * inner)
+        self.down = Linear(inner, seq_len)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, L, D]
+        gate_weight, up_weight = self.gate_up.weight.chunk(2, dim=0)
+        inner = F.silu(gate_weight @ x) * (up_weight @ x)  # [I, L] @ [B, L, D] -> [B, I, D]
+        return self.down.weight @ inner
+
+
+MIXERS = ("attention", "mlp")
+
+
+def check_mixer(mixer: str, positions: str, qk_norm: bool, relative_bias: bool) -> None:
+    """A one-line error for a mixer and settings that only attention uses."""
+    if mixer not in MIXERS:
+        raise ValueError(f"mixer must be one of {', '.join(MIXERS)}, not {mixer!r}")
+    if mixer == "mlp" and (positions == "rope" or qk_norm or relative_bias):
+        raise ValueError("mixer=mlp has no attention: it cannot use rope positions, qk_norm or "
+                         "relative_bias")
+
+
 class Block(nn.Module):
-    """Post-norm transformer block: x = norm(x + attn(x)); x = norm(x + mlp(x))."""
+    """Post-norm transformer block: x = norm(x + attn(x)); x = norm(x + mlp(x)).
+
+    ``mixer="mlp"`` mixes positions with a ``TokenMixer`` (sequences of ``seq_len`` only)
+    instead of attention."""
 
     def __init__(self, hidden: int, heads: int, expansion: float, causal: bool = False,
-                 qk_norm: bool = False) -> None:
+                 qk_norm: bool = False, mixer: str = "attention",
+                 seq_len: int | None = None) -> None:
         super().__init__()
-        self.attn = Attention(hidden, heads, causal, qk_norm)
+        if mixer == "mlp":
+            if causal or seq_len is None:
+                raise ValueError("mixer=mlp needs a fixed sequence length and no causal mask")
+            self.attn = None
+            self.token_mixer = TokenMixer(seq_len, expansion)
+        else:
+            self.attn = Attention(hidden, heads, causal, qk_norm)
         self.mlp = SwiGLU(hidden, expansion)
 
     def forward(
@@ -204,7 +245,10 @@ class Block(nn.Module):
         cache: KVCache | None = None,
         bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x = rms_norm(x + self.attn(x, rotary, cache, bias))
+        if self.attn is None:
+            x = rms_norm(x + self.token_mixer(x))
+        else:
+            x = rms_norm(x + self.attn(x, rotary, cache, bias))
         return rms_norm(x + self.mlp(x))
 
 
@@ -228,8 +272,13 @@ class TokenEmbedding(nn.Module):
     from row and column vectors alone, "same box" is a conjunction that attention's bilinear
     scores cannot express directly."""
 
-    def __init__(self, vocab: int, hidden: int, max_len: int, positions: str) -> None:
+    def __init__(self, vocab: int, hidden: int, max_len: int, positions: str,
+                 uncompiled: bool = False) -> None:
         super().__init__()
+        # uncompiled: torch.compile leaves the lookup out of its graph. Models with a
+        # TokenMixer need that: torch 2.13's CPU code for the lookup's backward, fused with the
+        # mixer's transposed gradients, wrote past its buffers for lengths not a multiple of 32
+        self.uncompiled = uncompiled
         if positions not in POSITIONS:
             raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got {positions!r}")
         self.scale = math.sqrt(hidden)
@@ -268,11 +317,20 @@ class TokenEmbedding(nn.Module):
 
     def forward(self, tokens: torch.Tensor, offset: int = 0) -> torch.Tensor:
         """``tokens`` [B, L] at positions offset .. offset + L - 1."""
+        if self.uncompiled:
+            return self._embed_uncompiled(tokens, offset)
+        return self._embed(tokens, offset)
+
+    def _embed(self, tokens: torch.Tensor, offset: int) -> torch.Tensor:
         x = self.tokens(tokens)
         table = self.position_table()
         if table is not None:
             x = (x + table[offset : offset + tokens.shape[1]]) / math.sqrt(2)
         return self.scale * x
+
+    @torch.compiler.disable
+    def _embed_uncompiled(self, tokens: torch.Tensor, offset: int) -> torch.Tensor:
+        return self._embed(tokens, offset)
 
 
 class GridBias(nn.Module):

@@ -44,6 +44,7 @@ from hrm.layers import (
     TokenEmbedding,
     check_feedback_threshold,
     check_init_state_std,
+    check_mixer,
     check_state_carry,
     feedback_for,
     grid_bias_for,
@@ -69,6 +70,7 @@ class HRMConfig:
     positions: str = "learned"  # "learned", "grid" (row + column), "sudoku" (+ box), "rope"
     relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
     qk_norm: bool = False  # normalised queries and keys (layers.Attention)
+    mixer: str = "attention"  # or "mlp": positions mixed by layers.TokenMixer
     feedback: bool = False  # read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
     carry_state: bool = True  # false: segments pass on only the feedback board, not z_H, z_L
@@ -88,6 +90,7 @@ class HRMConfig:
                      "unrolled_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        check_mixer(self.mixer, self.positions, self.qk_norm, self.relative_bias)
         check_feedback_threshold(self.feedback_threshold)
         check_state_carry(self.carry_state, self.feedback)
         check_init_state_std(self.init_state_std)
@@ -133,7 +136,8 @@ class RecurrentModule(nn.Module):
     def __init__(self, config: HRMConfig, layers: int) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
-            Block(config.hidden, config.heads, config.expansion, qk_norm=config.qk_norm)
+            Block(config.hidden, config.heads, config.expansion, qk_norm=config.qk_norm,
+                  mixer=config.mixer, seq_len=config.seq_len)
             for _ in range(layers)
         )
 
@@ -155,7 +159,8 @@ class HRM(nn.Module):
         super().__init__()
         self.config = config
         self.embed = TokenEmbedding(
-            config.vocab_size, config.hidden, config.seq_len, config.positions
+            config.vocab_size, config.hidden, config.seq_len, config.positions,
+            uncompiled=config.mixer == "mlp",
         )
         self.rotary = rotary_for(config.positions, config.hidden, config.heads, config.seq_len)
         self.grid_bias = grid_bias_for(config.relative_bias, config.heads, config.seq_len)

@@ -31,6 +31,19 @@ def test_a_grid_bias_keeps_the_parameter_counts_matched():
     assert logits.shape == (2, 16, 6)
 
 
+def test_a_token_mixer_keeps_the_parameter_counts_matched():
+    hrm = dict(hidden=32, heads=4, mixer="mlp")
+    transformer = build_model(build_config(hrm | {"kind": "transformer"}, vocab_size=6, seq_len=16))
+    assert all(block.attn is None for block in transformer.blocks)
+    assert transformer.embed.uncompiled
+    hrm_model = HRM(HRMConfig(vocab_size=6, seq_len=16, **hrm))
+    assert count_parameters(transformer) == count_parameters(hrm_model)
+    _, logits, _ = transformer(transformer.initial_state(2), torch.randint(1, 6, (2, 16)))
+    assert logits.shape == (2, 16, 6)
+    with pytest.raises(ValueError, match="mixer"):
+        TransformerConfig(vocab_size=6, seq_len=16, mixer="mlp", qk_norm=True)
+
+
 def test_one_pass_ignores_the_state_and_refinement_reads_it():
     inputs = torch.randint(1, 6, (2, 16))
     for refine in (False, True):

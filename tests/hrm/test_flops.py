@@ -22,6 +22,15 @@ def test_hrm_segment_estimate_matches_torch_flop_counter(seq_len):
     assert segment_flops(config) == pytest.approx(counted, rel=0.02)
 
 
+@pytest.mark.parametrize("seq_len", [16, 81])
+def test_token_mixer_estimate_matches_torch_flop_counter(seq_len):
+    config = HRMConfig(vocab_size=11, seq_len=seq_len, hidden=64, heads=4, mixer="mlp")
+    counted = counted_forward_flops(HRM(config), seq_len)
+    assert segment_flops(config) == pytest.approx(counted, rel=0.02)
+    attention = HRMConfig(vocab_size=11, seq_len=seq_len, hidden=64, heads=4)
+    assert segment_flops(config) != segment_flops(attention)
+
+
 def test_transformer_estimate_matches_torch_flop_counter():
     config = TransformerConfig(vocab_size=11, seq_len=81, hidden=64, heads=4, layers=3)
     counted = counted_forward_flops(Transformer(config), 81)

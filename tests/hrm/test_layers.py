@@ -8,6 +8,7 @@ from hrm.layers import (
     KVCache,
     RotaryEmbedding,
     TokenEmbedding,
+    check_mixer,
     rms_norm,
     softmax_cross_entropy,
     stablemax,
@@ -106,6 +107,32 @@ def test_post_norm_block_output_has_unit_scale():
     block = Block(hidden=32, heads=4, expansion=4.0)
     y = block(torch.randn(2, 9, 32) * 10)
     assert torch.allclose(y.pow(2).mean(-1), torch.ones(2, 9), atol=1e-3)
+
+
+def test_token_mixer_block_mixes_positions_without_attention():
+    torch.manual_seed(0)
+    block = Block(hidden=32, heads=4, expansion=2.0, mixer="mlp", seq_len=9)
+    assert block.attn is None
+    x = torch.randn(2, 9, 32)
+    y = block(x)
+    assert torch.allclose(y.pow(2).mean(-1), torch.ones(2, 9), atol=1e-3)
+    changed = x.clone()
+    changed[:, 0] += 1.0  # one cell changes: every other cell's output must see it
+    moved = (block(changed) - y).abs().amax(-1)[:, 1:]
+    assert (moved > 1e-4).all()
+    with pytest.raises(ValueError, match="fixed sequence length"):
+        Block(hidden=32, heads=4, expansion=2.0, mixer="mlp")
+    with pytest.raises(ValueError, match="fixed sequence length"):
+        Block(hidden=32, heads=4, expansion=2.0, causal=True, mixer="mlp", seq_len=9)
+
+
+@pytest.mark.parametrize("settings", [dict(mixer="conv"), dict(mixer="mlp", positions="rope"),
+                                      dict(mixer="mlp", qk_norm=True),
+                                      dict(mixer="mlp", relative_bias=True)])
+def test_mixer_settings_that_need_attention_are_refused(settings):
+    with pytest.raises(ValueError, match="mixer"):
+        check_mixer(settings.get("mixer"), settings.get("positions", "grid"),
+                    settings.get("qk_norm", False), settings.get("relative_bias", False))
 
 
 def test_stablemax_is_positive_and_monotone():

@@ -36,6 +36,16 @@ def test_every_gradient_mode_reaches_both_modules(gradient):
         assert all(g is not None and g.abs().sum() > 0 for g in grads)
 
 
+def test_a_token_mixer_model_trains_every_part_and_keeps_its_lookup_uncompiled():
+    model = small(mixer="mlp", positions="grid", gradient="full")
+    assert all(block.attn is None for block in [*model.low.blocks, *model.high.blocks])
+    assert model.embed.uncompiled and not small().embed.uncompiled
+    _, logits, _ = model(model.initial_state(2), torch.randint(1, 6, (2, 16)))
+    logits.sum().backward()
+    for module in (model.low, model.high, model.embed):
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+
+
 def test_one_step_gradient_differs_from_full_backprop():
     inputs = torch.randint(1, 6, (2, 16))
     grads = {}
@@ -230,6 +240,8 @@ def test_bad_config_is_rejected():
         HRMConfig(vocab_size=6, seq_len=16, h_cycles=0)
     with pytest.raises(ValueError, match="feedback_threshold"):
         HRMConfig(vocab_size=6, seq_len=16, feedback=True, feedback_threshold=1.0)
+    with pytest.raises(ValueError, match="mixer"):
+        HRMConfig(vocab_size=6, seq_len=16, mixer="mlp", positions="rope")
 
 
 def test_paper_preset_builds_and_takes_a_step_on_cpu():
