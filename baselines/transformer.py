@@ -51,6 +51,7 @@ class TransformerConfig:
     relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
     qk_norm: bool = False  # normalised queries and keys (layers.Attention)
     mixer: str = "attention"  # or "mlp": positions mixed by layers.TokenMixer
+    mixer_expansion: float = 4.0  # the token mixer's inner width: this × seq_len × 2/3
     refine: bool = False  # run HRM's segment loop instead of one pass
     feedback: bool = False  # with refine: read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
@@ -67,7 +68,8 @@ class TransformerConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.feedback and not self.refine:
             raise ValueError("feedback needs refine: one pass has no next segment to feed")
-        check_mixer(self.mixer, self.positions, self.qk_norm, self.relative_bias)
+        check_mixer(self.mixer, self.positions, self.qk_norm, self.relative_bias,
+                    self.mixer_expansion)
         check_feedback_threshold(self.feedback_threshold)
         if self.refine:
             check_state_carry(self.carry_state, self.feedback)
@@ -93,7 +95,8 @@ class Transformer(nn.Module):
         self.feedback = feedback_for(config.feedback, config.hidden, config.feedback_threshold)
         self.blocks = nn.ModuleList(
             Block(config.hidden, config.heads, config.expansion, qk_norm=config.qk_norm,
-                  mixer=config.mixer, seq_len=config.seq_len)
+                  mixer=config.mixer, seq_len=config.seq_len,
+                  mixer_expansion=config.mixer_expansion)
             for _ in range(config.layers)
         )
         self.output_head = Linear(config.hidden, config.vocab_size)

@@ -28,12 +28,13 @@ from hrm.layers import swiglu_inner
 from hrm.model import HRMConfig
 
 
-def block_flops(seq_len: int, hidden: int, expansion: float, mixer: str = "attention") -> int:
+def block_flops(seq_len: int, hidden: int, expansion: float, mixer: str = "attention",
+                mixer_expansion: float = 4.0) -> int:
     """Forward FLOPs of one block over one example."""
     inner = swiglu_inner(hidden, expansion)
     channel_mlp = 2 * seq_len * 3 * hidden * inner
     if mixer == "mlp":  # a SwiGLU across the L positions for each of the D channels
-        return channel_mlp + 2 * hidden * 3 * seq_len * swiglu_inner(seq_len, expansion)
+        return channel_mlp + 2 * hidden * 3 * seq_len * swiglu_inner(seq_len, mixer_expansion)
     return channel_mlp + 2 * seq_len * 4 * hidden * hidden + 4 * seq_len**2 * hidden
 
 
@@ -58,7 +59,8 @@ def hrm_blocks(config: HRMConfig) -> tuple[int, int]:
 
 def segment_flops(config: HRMConfig | TransformerConfig) -> int:
     """Forward FLOPs of one segment (one pass for a transformer) on one example."""
-    block = block_flops(config.seq_len, config.hidden, config.expansion, config.mixer)
+    block = block_flops(config.seq_len, config.hidden, config.expansion, config.mixer,
+                        config.mixer_expansion)
     head = head_flops(config.seq_len, config.hidden, config.vocab_size)
     blocks = hrm_blocks(config)[0] if isinstance(config, HRMConfig) else config.layers
     return blocks * block + head
@@ -69,7 +71,8 @@ def training_step_flops(
 ) -> int:
     """FLOPs of one training step on one example: one segment forward and backward through the
     differentiated blocks, plus the bootstrapped target's extra forward when it is used."""
-    block = block_flops(config.seq_len, config.hidden, config.expansion, config.mixer)
+    block = block_flops(config.seq_len, config.hidden, config.expansion, config.mixer,
+                        config.mixer_expansion)
     head = head_flops(config.seq_len, config.hidden, config.vocab_size)
     hrm = isinstance(config, HRMConfig)
     differentiated = hrm_blocks(config)[1] if hrm else config.layers

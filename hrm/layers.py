@@ -210,10 +210,13 @@ class TokenMixer(nn.Module):
 MIXERS = ("attention", "mlp")
 
 
-def check_mixer(mixer: str, positions: str, qk_norm: bool, relative_bias: bool) -> None:
+def check_mixer(mixer: str, positions: str, qk_norm: bool, relative_bias: bool,
+                mixer_expansion: float = 4.0) -> None:
     """A one-line error for a mixer and settings that only attention uses."""
     if mixer not in MIXERS:
         raise ValueError(f"mixer must be one of {', '.join(MIXERS)}, not {mixer!r}")
+    if not mixer_expansion > 0:
+        raise ValueError(f"mixer_expansion must be positive, not {mixer_expansion}")
     if mixer == "mlp" and (positions == "rope" or qk_norm or relative_bias):
         raise ValueError("mixer=mlp has no attention: it cannot use rope positions, qk_norm or "
                          "relative_bias")
@@ -222,18 +225,18 @@ def check_mixer(mixer: str, positions: str, qk_norm: bool, relative_bias: bool) 
 class Block(nn.Module):
     """Post-norm transformer block: x = norm(x + attn(x)); x = norm(x + mlp(x)).
 
-    ``mixer="mlp"`` mixes positions with a ``TokenMixer`` (sequences of ``seq_len`` only)
-    instead of attention."""
+    ``mixer="mlp"`` mixes positions with a ``TokenMixer`` (sequences of ``seq_len`` only, inner
+    width from ``mixer_expansion``) instead of attention."""
 
     def __init__(self, hidden: int, heads: int, expansion: float, causal: bool = False,
                  qk_norm: bool = False, mixer: str = "attention",
-                 seq_len: int | None = None) -> None:
+                 seq_len: int | None = None, mixer_expansion: float = 4.0) -> None:
         super().__init__()
         if mixer == "mlp":
             if causal or seq_len is None:
                 raise ValueError("mixer=mlp needs a fixed sequence length and no causal mask")
             self.attn = None
-            self.token_mixer = TokenMixer(seq_len, expansion)
+            self.token_mixer = TokenMixer(seq_len, mixer_expansion)
         else:
             self.attn = Attention(hidden, heads, causal, qk_norm)
         self.mlp = SwiGLU(hidden, expansion)

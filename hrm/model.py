@@ -71,6 +71,7 @@ class HRMConfig:
     relative_bias: bool = False  # a learned attention bias per grid offset (layers.GridBias)
     qk_norm: bool = False  # normalised queries and keys (layers.Attention)
     mixer: str = "attention"  # or "mlp": positions mixed by layers.TokenMixer
+    mixer_expansion: float = 4.0  # the token mixer's inner width: this × seq_len × 2/3
     feedback: bool = False  # read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
     carry_state: bool = True  # false: segments pass on only the feedback board, not z_H, z_L
@@ -90,7 +91,8 @@ class HRMConfig:
                      "unrolled_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        check_mixer(self.mixer, self.positions, self.qk_norm, self.relative_bias)
+        check_mixer(self.mixer, self.positions, self.qk_norm, self.relative_bias,
+                    self.mixer_expansion)
         check_feedback_threshold(self.feedback_threshold)
         check_state_carry(self.carry_state, self.feedback)
         check_init_state_std(self.init_state_std)
@@ -137,7 +139,8 @@ class RecurrentModule(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(
             Block(config.hidden, config.heads, config.expansion, qk_norm=config.qk_norm,
-                  mixer=config.mixer, seq_len=config.seq_len)
+                  mixer=config.mixer, seq_len=config.seq_len,
+                  mixer_expansion=config.mixer_expansion)
             for _ in range(layers)
         )
 

@@ -22,9 +22,10 @@ def test_hrm_segment_estimate_matches_torch_flop_counter(seq_len):
     assert segment_flops(config) == pytest.approx(counted, rel=0.02)
 
 
-@pytest.mark.parametrize("seq_len", [16, 81])
-def test_token_mixer_estimate_matches_torch_flop_counter(seq_len):
-    config = HRMConfig(vocab_size=11, seq_len=seq_len, hidden=64, heads=4, mixer="mlp")
+@pytest.mark.parametrize("seq_len, mixer_expansion", [(16, 4.0), (81, 4.0), (81, 2.0)])
+def test_token_mixer_estimate_matches_torch_flop_counter(seq_len, mixer_expansion):
+    config = HRMConfig(vocab_size=11, seq_len=seq_len, hidden=64, heads=4, mixer="mlp",
+                       mixer_expansion=mixer_expansion)
     counted = counted_forward_flops(HRM(config), seq_len)
     assert segment_flops(config) == pytest.approx(counted, rel=0.02)
     attention = HRMConfig(vocab_size=11, seq_len=seq_len, hidden=64, heads=4)

@@ -128,11 +128,13 @@ def test_token_mixer_block_mixes_positions_without_attention():
 
 @pytest.mark.parametrize("settings", [dict(mixer="conv"), dict(mixer="mlp", positions="rope"),
                                       dict(mixer="mlp", qk_norm=True),
-                                      dict(mixer="mlp", relative_bias=True)])
+                                      dict(mixer="mlp", relative_bias=True),
+                                      dict(mixer="mlp", mixer_expansion=0.0)])
 def test_mixer_settings_that_need_attention_are_refused(settings):
     with pytest.raises(ValueError, match="mixer"):
         check_mixer(settings.get("mixer"), settings.get("positions", "grid"),
-                    settings.get("qk_norm", False), settings.get("relative_bias", False))
+                    settings.get("qk_norm", False), settings.get("relative_bias", False),
+                    settings.get("mixer_expansion", 4.0))
 
 
 def test_stablemax_is_positive_and_monotone():
