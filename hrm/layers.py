@@ -192,8 +192,9 @@ class TokenMixer(nn.Module):
     """A SwiGLU across positions instead of attention (MLP-Mixer's token mixing): each channel of
     the output at a cell is a learned function of that channel at every cell. For puzzles of one
     fixed size only, since its weights are per position; it needs no position encoding, as the
-    weights already say which cell is which. Its products are ordinary dense ones over
-    [B·D, L], with no softmax and no per-head batched products."""
+    weights already say which cell is which. Its products are its weights times each example's
+    [L, D] state: no softmax and no per-head products, but an inner dimension of L, which CPU
+    kernels handle less well than a power of two (docs/experiments.md)."""
 
     def __init__(self, seq_len: int, expansion: float) -> None:
         super().__init__()
