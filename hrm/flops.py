@@ -38,6 +38,12 @@ def block_flops(seq_len: int, hidden: int, expansion: float, mixer: str = "atten
     return channel_mlp + 2 * seq_len * 4 * hidden * hidden + 4 * seq_len**2 * hidden
 
 
+def model_block_flops(config: HRMConfig | TransformerConfig) -> int:
+    """``block_flops`` for one of the model's blocks."""
+    return block_flops(config.seq_len, config.hidden, config.expansion, config.mixer,
+                       config.mixer_expansion)
+
+
 def head_flops(seq_len: int, hidden: int, vocab_size: int) -> int:
     return 2 * seq_len * hidden * vocab_size
 
@@ -59,8 +65,7 @@ def hrm_blocks(config: HRMConfig) -> tuple[int, int]:
 
 def segment_flops(config: HRMConfig | TransformerConfig) -> int:
     """Forward FLOPs of one segment (one pass for a transformer) on one example."""
-    block = block_flops(config.seq_len, config.hidden, config.expansion, config.mixer,
-                        config.mixer_expansion)
+    block = model_block_flops(config)
     head = head_flops(config.seq_len, config.hidden, config.vocab_size)
     blocks = hrm_blocks(config)[0] if isinstance(config, HRMConfig) else config.layers
     return blocks * block + head
@@ -71,8 +76,7 @@ def training_step_flops(
 ) -> int:
     """FLOPs of one training step on one example: one segment forward and backward through the
     differentiated blocks, plus the bootstrapped target's extra forward when it is used."""
-    block = block_flops(config.seq_len, config.hidden, config.expansion, config.mixer,
-                        config.mixer_expansion)
+    block = model_block_flops(config)
     head = head_flops(config.seq_len, config.hidden, config.vocab_size)
     hrm = isinstance(config, HRMConfig)
     differentiated = hrm_blocks(config)[1] if hrm else config.layers
