@@ -253,9 +253,14 @@ def train_command(
 ) -> None:
     """Train a model (HRM by default); progress on stderr, metrics in OUT/metrics.jsonl."""
     from hrm.presets import preset as load_preset
-    from hrm.train import RunConfig, apply_override, train
+    from hrm.train import RunConfig, apply_override, saved_sections, train
 
-    raw = load_preset(preset)
+    saved = saved_sections(out) if resume else None
+    preset_given = click.get_current_context().get_parameter_source("preset")
+    if saved is not None and preset_given == click.core.ParameterSource.DEFAULT:
+        raw = saved  # a resumed run keeps its settings; --set may still change some (max_steps)
+    else:
+        raw = load_preset(preset)
     if config_file is not None:
         try:
             extra = json.loads(config_file.read_text())

@@ -269,6 +269,39 @@ def described_data(config: DataConfig, meta: dict[str, Any]) -> DataConfig:
                       seed=meta.get("seed", 0), options=dict(meta.get("options", {})))
 
 
+def saved_sections(run: Path) -> dict[str, Any] | None:
+    """The config sections (data, model, act, train) a run in ``run`` was started with, or
+    None where it has no ``config.json``."""
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise TrainingError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+    return {name: saved[name] for name in ("data", "model", "act", "train") if name in saved}
+
+
+def check_same_run(run: Path, model_config: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Refuse to resume ``run`` with another model or other data than it was trained with: the
+    weights would not fit, or would silently go on learning something else."""
+    path = run / "config.json"
+    if not path.is_file():
+        return
+    saved = json.loads(path.read_text())
+    before = saved.get("model_config", {})
+    model_config = json.loads(json.dumps(model_config))  # tuples as JSON keeps them: lists
+    for key in sorted(set(before) | set(model_config)):
+        if before.get(key) != model_config.get(key):
+            raise TrainingError(
+                f"{run} was trained with model {key}={before.get(key)!r}, not "
+                f"{model_config.get(key)!r}; resume it with its own settings "
+                f"(hrm train --out {run} --resume)")
+    if saved.get("family", {}).get("sha256") not in (None, meta.get("sha256")):
+        raise TrainingError(f"{run} was trained on other data than {saved.get('data_path')!r} "
+                            "holds now; resume it with the dataset it started with")
+
+
 def phase(config: RunConfig, step: int) -> tuple[ACTConfig, tuple[int, int] | None, int]:
     """What the step after ``step`` runs: (ACT settings, cycles override, eval segments)."""
     if one_pass(config) or step < config.train.shallow_steps:
@@ -474,6 +507,7 @@ def train(
     trained_before = 0.0  # training seconds of earlier sessions of this run (time budgets)
     ema = average_of(model) if tc.ema else {}
     if resume and has_checkpoint(run):
+        check_same_run(run, asdict(model_config), read_meta(data_path))
         weights, tensors, info = load_checkpoint(run)
         if info.get("world_size", 1) != ddp.world_size:
             raise TrainingError(f"{run} was trained with {info.get('world_size', 1)} processes; "

@@ -21,7 +21,7 @@ from hrm.train import (
     setup_distributed,
     train,
 )
-from puzzles.dataset import PuzzleDataset
+from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset
 
 
 def tiny_config(**train_overrides) -> RunConfig:
@@ -255,6 +255,44 @@ def test_cli_errors_are_one_line(tmp_path, args, message):
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [message]
+
+
+def cli_train(out, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "hrm.cli", "train", "--out", str(out), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_resume_needs_only_the_run_and_keeps_its_settings(tmp_path, data_dir):
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    small = ["--data", str(data_dir), "--set", "model.hidden=32", "--set", "model.l_layers=1",
+             "--set", "train.checkpoint_every=3", "--set", "train.eval_every=3",
+             "--set", "train.threads=1"]
+    assert cli_train(straight, *small, "--set", "train.max_steps=6").returncode == 0
+    assert cli_train(run, *small, "--set", "train.max_steps=3").returncode == 0
+    done = cli_train(run, "--resume", "--set", "train.max_steps=6")  # nothing else repeated
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((run / "checkpoint" / "trainer_state.json").read_text())["step"] == 6
+    a, b = weights(straight), weights(run)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resuming_with_another_model_is_one_line_naming_the_setting(tmp_path, data_dir):
+    run = tmp_path / "run"
+    train(with_data(tiny_config(max_steps=2), data_dir), run, progress=False)
+    done = cli_train(run, "--resume", "--preset", "tiny", "--data", str(data_dir))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"hrm: error: {run} was trained with model h_layers=1, not 2; resume it with its own "
+        f"settings (hrm train --out {run} --resume)"]
+
+
+def test_resuming_on_other_data_is_refused(tmp_path, data_dir):
+    run, other = tmp_path / "run", tmp_path / "other"
+    build_dataset(BuildSpec("sudoku", 4, "easy", train=200, test=50, seed=1), other)
+    train(with_data(tiny_config(max_steps=2), data_dir), run, progress=False)
+    with pytest.raises(TrainingError, match="other data"):
+        train(with_data(tiny_config(max_steps=4), other), run, resume=True, progress=False)
 
 
 def torchrun(run, data_dir, max_steps: int, *extra: str) -> None:
