@@ -20,15 +20,20 @@ PRESETS: dict[str, dict] = {
                   "schedule": "cosine", "max_steps": 1600, "eval_every": 400,
                   "checkpoint_every": 400},
     },
-    # 9×9 Sudoku `easy` on two CPU cores (docs/experiments.md has how it was chosen)
+    # 9×9 Sudoku `easy` on two CPU cores (docs/experiments.md has how it was chosen). Cells
+    # mix through a SwiGLU across the 81 positions, not attention: over 3 seeds it solved
+    # 89.7% against attention's 83.7% in 30 minutes, taking off about 1,000 steps sooner, and
+    # its steps are 1.1× cheaper. It collapses at attention's lr of 2e-3, so 1e-3. 6,800 steps:
+    # what two cores do in 30 minutes
     "cpu-small": {
         "data": {"family": "sudoku", "size": 9, "difficulty": "easy", "train": 1000,
                  "test": 1000},
         "model": {"hidden": 128, "heads": 4, "h_layers": 2, "l_layers": 2, "h_cycles": 2,
-                  "l_cycles": 2, "positions": "grid", "gradient": "full"},
+                  "l_cycles": 2, "positions": "grid", "gradient": "full", "mixer": "mlp",
+                  "mixer_expansion": 2.0},
         "act": {"max_segments": 8, "halt_only": True},
-        "train": {"batch_size": 64, "lr": 2e-3, "weight_decay": 0.1, "warmup_steps": 100,
-                  "schedule": "cosine", "max_steps": 6000, "shallow_steps": 1500,
+        "train": {"batch_size": 64, "lr": 1e-3, "weight_decay": 0.1, "warmup_steps": 100,
+                  "schedule": "cosine", "max_steps": 6800, "shallow_steps": 1500,
                   "eval_every": 1000, "eval_limit": 200, "checkpoint_every": 500,
                   "dtype": "bf16", "compile": True, "calibrate_halting": 1000},
     },
