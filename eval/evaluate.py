@@ -123,13 +123,15 @@ def evaluate(
     progress=None,
     beams: int = 1,
     halting_only: bool = False,
+    max_segments: int | None = None,
 ) -> dict:
     """Every measure of ``run`` on ``dataset`` (its first ``limit`` puzzles) as a JSON-ready
     dict. ``caps``: the segment counts of the scaling curve (default: ``segment_caps``).
     ``progress``: a callable given the puzzles done (for a progress bar). ``beams``: beam width
     for chain-of-thought decoding (1: greedy). ``halting_only``: measure learned halting alone,
     each puzzle stopping when its head says so (the fastest; no fixed-segment measures and no
-    scaling curve), so the headline is the halting answer."""
+    scaling curve), so the headline is the halting answer; ``max_segments`` caps it (default:
+    the training segments)."""
     if limit is not None and limit < len(dataset):
         dataset = dataset.head(limit)
     if dataset.family.name != run.family.name or dataset.family.size != run.family.size:
@@ -144,7 +146,8 @@ def evaluate(
 
     trained = run.max_segments
     if halting_only:
-        return {**header, **_evaluate_halting(run, dataset, batch_size, progress)}
+        cap = max_segments or trained
+        return {**header, **_evaluate_halting(run, dataset, cap, batch_size, progress)}
     caps = [1] if trained == 1 else sorted(set(caps or segment_caps(trained)))
     trace = run_segments(run, dataset.inputs, max(*caps, trained), batch_size, progress)
     headline, solved = answer_measures(dataset, trace.predictions[:, trained - 1])
@@ -186,13 +189,12 @@ def halting_measures(dataset: PuzzleDataset, trace: SegmentTrace,
     }
 
 
-def _evaluate_halting(run: Run, dataset: PuzzleDataset, batch_size: int | None,
+def _evaluate_halting(run: Run, dataset: PuzzleDataset, cap: int, batch_size: int | None,
                       progress) -> dict:
-    trained = run.max_segments
-    trace = run_segments(run, dataset.inputs, trained, batch_size, progress, stop_at_halt=True)
-    headline, solved, halting = halting_measures(dataset, trace, trained)
+    trace = run_segments(run, dataset.inputs, cap, batch_size, progress, stop_at_halt=True)
+    headline, solved, halting = halting_measures(dataset, trace, cap)
     return {
-        "segments": trained,
+        "segments": cap,  # the most a puzzle may use
         "mode": "halting",
         **headline,
         "by_tier": by_tier(dataset, solved),

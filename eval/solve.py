@@ -44,11 +44,11 @@ def puzzle_problem(run: Run, puzzle: Grid) -> str | None:
 
 def solve_puzzles(
     run: Run, puzzles: list[Grid], segments: int | None = None, batch_size: int | None = None,
-    beams: int = 1,
+    beams: int = 1, max_segments: int | None = None,
 ) -> list[Answer]:
     """Check, solve and grade ``puzzles``. ``segments``: run exactly that many (no halting);
-    default: learned halting with at most the training segments. ``beams``: beam width of
-    chain-of-thought decoding (1: greedy)."""
+    default: learned halting with at most ``max_segments`` (default: the training segments).
+    ``beams``: beam width of chain-of-thought decoding (1: greedy)."""
     family = run.family
     answers = [Answer(np.asarray(p), puzzle_problem(run, p)) for p in puzzles]
     todo = [a for a in answers if a.problem is None]
@@ -69,7 +69,7 @@ def solve_puzzles(
                           else "its output does not parse as an answer")
                 item.grade = Grade(solved=False, reason=reason)
         return answers
-    cap = segments or run.max_segments
+    cap = segments or max_segments or run.max_segments
     trace = run_segments(run, inputs, cap, batch_size, stop_at_halt=segments is None)
     seconds = (time.perf_counter() - started) / len(todo)
     used = np.full(len(todo), trace.predictions.shape[1]) if segments else trace.halted_at(cap)

@@ -56,6 +56,21 @@ def test_eval_with_learned_halting_only(run_dir):
     assert "by segments allowed" not in out
 
 
+def test_learned_halting_may_run_past_the_training_segments(run_dir, tmp_path):
+    code, out, _ = hrm("eval", run_dir, "--halting", "--max-segments", 8, "--halt-threshold",
+                       "0.99", "--json", tmp_path / "r.json")
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert code == 0 and "at most 8" in out and result["segments"] == 8
+    assert sorted(map(int, result["halting"]["histogram"])) == list(range(1, 9))
+    assert result["halting"]["histogram"]["8"] > 0  # so sure a threshold that some use all 8
+    data = PuzzleDataset(run_dir / "data", "test")
+    lines = [data.family.format(data.family.decode(row), style="line").strip()
+             for row in data.inputs[:20]]
+    code, out, _ = hrm("solve", run_dir, "-", "--max-segments", 8, "--halt-threshold", "0.99",
+                       "--format", "json", stdin="\n".join(lines))
+    assert max(r["segments"] for r in json.loads(out)) > 4  # the run trained with 4
+
+
 def test_a_higher_halt_threshold_uses_at_least_as_many_segments(run_dir, tmp_path):
     used = []
     for threshold in ("0.5", "0.99"):
@@ -70,6 +85,8 @@ def test_a_higher_halt_threshold_uses_at_least_as_many_segments(run_dir, tmp_pat
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--halting", "--segments", "1,2"], "--halting measures learned halting alone"),
+    (["--max-segments", "8"], "--max-segments caps learned halting: add --halting"),
+    (["--halting", "--max-segments", "0"], "--max-segments"),
     (["--count", "10", "--seed", "0"], "would rebuild the run's own training puzzles"),
     (["--count", "10", "--data", "x"], "give --data or --count, not both"),
     (["--difficulty", "easy"], "--difficulty needs --count"),
@@ -139,9 +156,11 @@ def test_show_steps_prints_every_segment_and_marks_changes(run_dir, solved_puzzl
     ("11..............", "repeats"),
     (".7........2375..6.....6...4..12..4.......7....37..1..8...8246.........7.9.6.....2",
      "holds a 9×9 sudoku but"),
+    ("1.3..4.2..1.2.4. --segments 2 --max-segments 8", "--segments runs exactly N"),
 ])
 def test_solve_bad_input_is_one_line_and_exit_2(run_dir, capsys, puzzle, message):
-    code, err = exit_and_stderr(capsys, "solve", run_dir, puzzle)
+    puzzle, *options = puzzle.split(" ")
+    code, err = exit_and_stderr(capsys, "solve", run_dir, puzzle, *options)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
