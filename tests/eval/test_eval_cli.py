@@ -151,16 +151,16 @@ def test_show_steps_prints_every_segment_and_marks_changes(run_dir, solved_puzzl
     assert marks == changed  # the right-hand grid shows exactly the changed cells
 
 
-@pytest.mark.parametrize(("puzzle", "message"), [
-    ("1.3..4.2..1.2.4", "<argument>:1: row has 3 cells, expected 4"),
-    ("11..............", "repeats"),
-    (".7........2375..6.....6...4..12..4.......7....37..1..8...8246.........7.9.6.....2",
+@pytest.mark.parametrize(("args", "message"), [
+    (["1.3..4.2..1.2.4"], "<argument>:1: row has 3 cells, expected 4"),
+    (["11.............."], "repeats"),
+    ([".7........2375..6.....6...4..12..4.......7....37..1..8...8246.........7.9.6.....2"],
      "holds a 9×9 sudoku but"),
-    ("1.3..4.2..1.2.4. --segments 2 --max-segments 8", "--segments runs exactly N"),
+    (["1.3..4.2..1.2.4.", "--segments", "2", "--max-segments", "8"],
+     "--segments runs exactly N"),
 ])
-def test_solve_bad_input_is_one_line_and_exit_2(run_dir, capsys, puzzle, message):
-    puzzle, *options = puzzle.split(" ")
-    code, err = exit_and_stderr(capsys, "solve", run_dir, puzzle, *options)
+def test_solve_bad_input_is_one_line_and_exit_2(run_dir, capsys, args, message):
+    code, err = exit_and_stderr(capsys, "solve", run_dir, *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
