@@ -432,6 +432,10 @@ class Distributed:
         tensors."""
         self.barrier()
         if self.owns_group:
+            # gloo's worker thread may still be releasing the last collectives, whose tensors
+            # need the GIL to free; the group's destructor joins that thread while holding the
+            # GIL, which deadlocked a 2-process run at exit. Sleeping lets the thread finish
+            time.sleep(0.1)
             dist.destroy_process_group()
 
 
