@@ -269,26 +269,32 @@ def described_data(config: DataConfig, meta: dict[str, Any]) -> DataConfig:
                       seed=meta.get("seed", 0), options=dict(meta.get("options", {})))
 
 
-def saved_sections(run: Path) -> dict[str, Any] | None:
-    """The config sections (data, model, act, train) a run in ``run`` was started with, or
-    None where it has no ``config.json``."""
+def saved_config(run: Path) -> dict[str, Any] | None:
+    """The ``config.json`` a run in ``run`` wrote, or None where it has none."""
     path = Path(run) / "config.json"
     if not path.is_file():
         return None
     try:
-        saved = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise TrainingError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+
+
+def saved_sections(run: Path) -> dict[str, Any] | None:
+    """The config sections (data, model, act, train) a run in ``run`` was started with, or
+    None where it has no ``config.json``."""
+    saved = saved_config(run)
+    if saved is None:
+        return None
     return {name: saved[name] for name in ("data", "model", "act", "train") if name in saved}
 
 
 def check_same_run(run: Path, model_config: dict[str, Any], meta: dict[str, Any]) -> None:
     """Refuse to resume ``run`` with another model or other data than it was trained with: the
     weights would not fit, or would silently go on learning something else."""
-    path = run / "config.json"
-    if not path.is_file():
+    saved = saved_config(run)
+    if saved is None:
         return
-    saved = json.loads(path.read_text())
     before = saved.get("model_config", {})
     model_config = json.loads(json.dumps(model_config))  # tuples as JSON keeps them: lists
     for key in sorted(set(before) | set(model_config)):
@@ -510,8 +516,9 @@ def train(
     step, epoch, position, carry = 0, 0, 0, None
     trained_before = 0.0  # training seconds of earlier sessions of this run (time budgets)
     ema = average_of(model) if tc.ema else {}
+    meta = train_set.meta
     if resume and has_checkpoint(run):
-        check_same_run(run, asdict(model_config), read_meta(data_path))
+        check_same_run(run, asdict(model_config), meta)
         weights, tensors, info = load_checkpoint(run)
         if info.get("world_size", 1) != ddp.world_size:
             raise TrainingError(f"{run} was trained with {info.get('world_size', 1)} processes; "
@@ -529,7 +536,6 @@ def train(
         step, epoch, position = info["step"], info["epoch"], info["position"]
         trained_before = info.get("train_seconds", 0.0)
     if ddp.is_main:
-        meta = read_meta(data_path)
         described = dataclasses.replace(config, data=described_data(config.data, meta))
         write_json_atomic(run / "config.json", {
             **described.to_dict(), "data_path": str(data_path),
