@@ -14,7 +14,8 @@ same per segment as a trained one but never halts early. Rows, side by side in o
 - with ``--compile``, the same under ``torch.compile`` (``compile_run``: dynamic batch, frozen
   weights; its warm-up is reported apart and excluded), on one stream using every thread and
   on one stream per thread;
-- the whole ``evaluate`` (grading, tiers, halting histogram): ``--halting`` mode, the training
+- the whole ``evaluate`` (grading, tiers, halting histogram): ``--halting`` mode (with
+  ``--compile`` also on the compiled model, as ``hrm eval --halting --compile``), the training
   segments, and the default scaling curve (1 … 4× the training segments).
 
 Puzzles per second = puzzles / seconds, after one warm-up batch.
@@ -104,6 +105,7 @@ def main() -> None:
     model_rows(runs["bf16"], "bf16", False, streams=1)
     for batch in sorted({BATCH, *(int(b) for b in args.batches.split(","))}):
         model_rows(runs["bf16"], "bf16", False, batch=batch)
+    compiled = None
     if args.compile:
         for streams in (1, args.threads):
             torch._dynamo.reset()
@@ -111,17 +113,22 @@ def main() -> None:
             warmup = timed(lambda streams=streams, holder=holder: holder.update(
                 run=compile_run(runs["bf16"], streams)))
             model_rows(holder["run"], "bf16", True, warmup, streams=streams)
-    run = runs["bf16"]
-    for label, options in (("evaluate --halting", {"halting_only": True}),
-                           ("evaluate, training segments", {"caps": [segments]}),
-                           ("evaluate, scaling curve", {})):
+            compiled = (holder["run"], warmup)  # the last: one stream per thread, as hrm eval
+    evaluations = [("evaluate --halting", runs["bf16"], {"halting_only": True}),
+                   ("evaluate, training segments", runs["bf16"], {"caps": [segments]}),
+                   ("evaluate, scaling curve", runs["bf16"], {})]
+    if compiled:
+        evaluations.insert(1, ("evaluate --halting", compiled[0], {"halting_only": True}))
+    for label, run, options in evaluations:
         holder = {}
-        seconds = timed(lambda options=options, holder=holder: holder.update(
+        seconds = timed(lambda run=run, options=options, holder=holder: holder.update(
             result=evaluate(run, dataset, batch_size=BATCH, **options)))
         result = holder["result"]
         used = (result["halting"]["mean_segments"] if "halting_only" in options
                 else max(point["segments"] for point in result["scaling"]))
-        add(label, "bf16", False, seconds, mean_segments=used)
+        is_compiled = compiled is not None and run is compiled[0]
+        add(label, "bf16", is_compiled, seconds, compiled[1] if is_compiled else 0.0,
+            mean_segments=used)
     print(f"\n{'what':<28} {'batch':>5} {'dtype':<5} {'compiled':<8} {'streams':>7} "
           f"{'segments':>8} {'warm-up s':>9} {'puzzles/s':>9}")
     for r in rows:
