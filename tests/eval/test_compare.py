@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from eval.compare import Comparison, compare, parse_budget, run_config
+from eval.compare import (
+    Comparison,
+    compare,
+    comparison_markdown,
+    parse_budget,
+    run_config,
+    summarise,
+)
 from hrm.cli import main
 
 
@@ -71,6 +78,36 @@ def test_compare_trains_evaluates_tabulates_and_resumes(tmp_path, capsys):
     assert (tmp_path / "runs" / "hrm-seed0" / "evaluation.json").stat().st_mtime == stamp
     saved = json.loads((tmp_path / "comparison.json").read_text())
     assert saved["rows"][0]["model"] == "hrm"
+
+
+def fake_result(solved: float, segments: int | None, halting: float | None) -> dict:
+    """An evaluation's fields that the table reads; a one-pass model's halting is its answer."""
+    def rate(value):
+        return {"rate": value, "low": value - 0.02, "high": value + 0.02}
+    result = {"solved": rate(solved), "parameters": 630_000, "training_flops": 4e14,
+              "train_seconds": 1800.0, "train_steps": 7000, "copy_accuracy": 1.0,
+              "fill_accuracy": 0.9, "inference_flops": 2e9, "segments": segments}
+    if segments is not None:
+        result["halting"] = {"solved": rate(halting or solved),
+                             "mean_segments": 2.8 if segments > 1 else 1.0}
+    if segments is None:
+        result["mean_tokens"] = 230
+    return result
+
+
+def test_the_table_has_learned_halting_beside_the_training_segments():
+    spec = Comparison("sudoku", 9, "easy", ["hrm", "transformer", "cot"], 1800.0)
+    rows = [summarise("hrm", [fake_result(0.821, 8, 0.958), fake_result(0.9, 8, 0.96)]),
+            summarise("transformer", [fake_result(0.05, 1, None)]),
+            summarise("cot", [fake_result(0.1, None, None)])]
+    assert rows[0]["halting_mean"] == pytest.approx(0.959)
+    assert rows[0]["halting_interval"] == (0.958, 0.96)  # range over seeds
+    table = comparison_markdown(spec, rows).splitlines()
+    hrm, one_pass, cot = (next(line for line in table if line.startswith(f"| {name} |"))
+                          for name in spec.models)
+    assert "| 86.1% (82.1–90.0) | 95.9% (95.8–96.0) |" in hrm and "2.8 of 8 segments" in hrm
+    assert "| 5.0% (3.0–7.0) | — |" in one_pass  # one seed: its Wilson interval
+    assert "| 10.0% (8.0–12.0) | — |" in cot and "230 tokens" in cot
 
 
 def test_quickstart_builds_trains_compares_and_solves(tmp_path, capsys):
