@@ -8,10 +8,14 @@ validation split: fresh puzzles built from the run's data settings with a seed o
 so that the test split never tunes it.
 
 The rule: of the thresholds ``evaluate`` measures, the lowest whose solve rate is within
-``TOLERANCE`` of what the training segments solve when every puzzle runs them all. On the
-validation puzzles halting then gives up at most that much of the fixed segments' solve rate,
-and saves what segments it can. The choice goes to ``RUN/halting.json`` with the step it was
-made at; ``load_run`` uses it for that checkpoint, and ``--halt-threshold`` overrides it.
+``TOLERANCE`` of the best solve rate measured: every puzzle running all the training segments,
+or halting at any of the thresholds. On the validation puzzles halting then gives up at most
+that much, and saves what segments it can. The best is not always all the segments: a run
+whose training learned to halt after about three of its eight can drift past its answer in
+the segments it rarely trained, and then halting solves more than running them all.
+
+The choice goes to ``RUN/halting.json`` with the step it was made at; ``load_run`` uses it
+for that checkpoint, and ``--halt-threshold`` overrides it.
 
 This module deliberately does not touch training: the trainer's own halting (exploration, the
 Q head's targets) keeps the paper's rule.
@@ -28,7 +32,7 @@ from eval.runs import HALTING_FILE, fresh_split, load_run, run_segments
 from hrm.checkpoint import write_json_atomic
 from puzzles.dataset import PuzzleDataset, build_dataset, read_meta
 
-TOLERANCE = 0.01  # the most of the fixed segments' solve rate halting may give up
+TOLERANCE = 0.01  # the most of the best solve rate halting may give up
 # validation puzzles use the training data's seed plus this, away from the small seeds that
 # ``hrm eval --count`` builds fresh test sets with
 VALIDATION_SEED_OFFSET = 1000
@@ -36,9 +40,11 @@ VALIDATION_SEED_OFFSET = 1000
 
 def choose_threshold(points: list[dict], fixed_rate: float) -> float:
     """The lowest threshold of ``points`` (``threshold_curve`` at one cap) whose halting solve
-    rate is within ``TOLERANCE`` of ``fixed_rate``; the highest measured if none is."""
+    rate is within ``TOLERANCE`` of the best of ``fixed_rate`` and every point's rate; the
+    highest measured if none is (only when the fixed segments solve the most)."""
+    best = max(fixed_rate, *(p["halting"] for p in points))
     for point in sorted(points, key=lambda p: p["threshold"]):
-        if point["halting"] >= fixed_rate - TOLERANCE:
+        if point["halting"] >= best - TOLERANCE:
             return point["threshold"]
     return max(p["threshold"] for p in points)
 
