@@ -213,8 +213,9 @@ def run_segments(
 
 def compile_run(run: Run, streams: int | None = None, batch_size: int | None = None) -> Run:
     """A copy of ``run`` whose model runs under ``torch.compile`` (weights frozen into the
-    graph, any batch size), compiled here rather than at its first batch. Compiling took 107 s on
-    two CPU cores, so it pays only for long evaluations (BENCHMARKS.md).
+    graph, any batch size), compiled here rather than at its first batch. Compiling took 26-40 s
+    for a ``cpu-small`` model on two CPU cores, so it pays only for long evaluations
+    (BENCHMARKS.md).
 
     Inductor fixes a kernel's thread count when it writes it, and dynamo must not compile from
     two threads at once, so on a CPU the kernels are compiled here for the threads of one

@@ -356,8 +356,9 @@ def _with_threshold(run, threshold: float | None):
 @click.option("--batch-size", type=click.IntRange(min=1),
               help="Puzzles per batch (default: 32 on a CPU, 256 on a GPU; CoT: 128).")
 @click.option("--compile", "compiled", is_flag=True,
-              help="torch.compile the model first (about two minutes on two CPU cores), "
-                   "then run faster: for long evaluations (not for chain-of-thought runs).")
+              help="torch.compile the model first (under a minute for a cpu-small model on two "
+                   "CPU cores), then run faster: for long evaluations (not for chain-of-thought "
+                   "runs).")
 @click.option("--json", "json_file", type=click.Path(path_type=Path), help="Write results here.")
 @click.option("--plots", "plots_dir", type=click.Path(path_type=Path), help="Write PNG plots here.")
 def eval_command(
@@ -406,7 +407,8 @@ def eval_command(
     if compiled and run.kind == "cot":
         raise click.UsageError("--compile is for models that answer in segments, not for CoT")
     if compiled:
-        click.echo("compiling the model (about two minutes on two CPU cores)...", err=True)
+        click.echo("compiling the model (under a minute for a cpu-small model on two cores)...",
+                   err=True)
         run = compile_run(run, batch_size=batch_size)
     with tempfile.TemporaryDirectory() as scratch:
         if count is not None:
