@@ -24,7 +24,7 @@ PRESETS: dict[str, dict] = {
     # mix through a SwiGLU across the 81 positions, not attention: it takes off about 1,000
     # steps sooner (3 seeds: 89.7% against attention's 83.7% at 8 segments in 30 minutes). It
     # collapses at attention's lr of 2e-3, so 1e-3. Its inner width at expansion 1 (48) rather
-    # than 2 makes steps 1.2× cheaper and learned halting better (3 seeds: 92.2% against 89.0%,
+    # than 2 makes steps 1.15× cheaper and learned halting better (3 seeds: 92.2% against 89.0%,
     # in 3-4 segments against 4.5); one seed of three drifted past its answer when made to run
     # all 8 segments (82.1%). 7,800 steps: what two cores do in 30 minutes
     "cpu-small": {
