@@ -105,7 +105,10 @@ def main() -> None:
     model_rows(runs["bf16"], "bf16", False, streams=1)
     for batch in sorted({BATCH, *(int(b) for b in args.batches.split(","))}):
         model_rows(runs["bf16"], "bf16", False, batch=batch)
-    compiled = None
+    # (label, run, compilation seconds or None for eager, evaluate's options)
+    evaluations = [("evaluate --halting", runs["bf16"], None, {"halting_only": True}),
+                   ("evaluate, training segments", runs["bf16"], None, {"caps": [segments]}),
+                   ("evaluate, scaling curve", runs["bf16"], None, {})]
     if args.compile:
         for streams in (1, args.threads):
             torch._dynamo.reset()
@@ -113,22 +116,17 @@ def main() -> None:
             warmup = timed(lambda streams=streams, holder=holder: holder.update(
                 run=compile_run(runs["bf16"], streams)))
             model_rows(holder["run"], "bf16", True, warmup, streams=streams)
-            compiled = (holder["run"], warmup)  # the last: one stream per thread, as hrm eval
-    evaluations = [("evaluate --halting", runs["bf16"], {"halting_only": True}),
-                   ("evaluate, training segments", runs["bf16"], {"caps": [segments]}),
-                   ("evaluate, scaling curve", runs["bf16"], {})]
-    if compiled:
-        evaluations.insert(1, ("evaluate --halting", compiled[0], {"halting_only": True}))
-    for label, run, options in evaluations:
+        # the last compiled: one stream per thread, as hrm eval --halting --compile
+        evaluations.insert(1, ("evaluate --halting", holder["run"], warmup,
+                               {"halting_only": True}))
+    for label, run, warmup, options in evaluations:
         holder = {}
         seconds = timed(lambda run=run, options=options, holder=holder: holder.update(
             result=evaluate(run, dataset, batch_size=BATCH, **options)))
         result = holder["result"]
         used = (result["halting"]["mean_segments"] if "halting_only" in options
                 else max(point["segments"] for point in result["scaling"]))
-        is_compiled = compiled is not None and run is compiled[0]
-        add(label, "bf16", is_compiled, seconds, compiled[1] if is_compiled else 0.0,
-            mean_segments=used)
+        add(label, "bf16", warmup is not None, seconds, warmup or 0.0, mean_segments=used)
     print(f"\n{'what':<28} {'batch':>5} {'dtype':<5} {'compiled':<8} {'streams':>7} "
           f"{'segments':>8} {'warm-up s':>9} {'puzzles/s':>9}")
     for r in rows:

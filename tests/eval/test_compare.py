@@ -87,11 +87,11 @@ def fake_result(solved: float, segments: int | None, halting: float | None) -> d
     result = {"solved": rate(solved), "parameters": 630_000, "training_flops": 4e14,
               "train_seconds": 1800.0, "train_steps": 7000, "copy_accuracy": 1.0,
               "fill_accuracy": 0.9, "inference_flops": 2e9, "segments": segments}
-    if segments is not None:
-        result["halting"] = {"solved": rate(halting or solved),
-                             "mean_segments": 2.8 if segments > 1 else 1.0}
     if segments is None:
         result["mean_tokens"] = 230
+    else:
+        result["halting"] = {"solved": rate(halting or solved),
+                             "mean_segments": 2.8 if segments > 1 else 1.0}
     return result
 
 
