@@ -27,6 +27,7 @@ from hrm.layers import (
     Linear,
     TokenEmbedding,
     check_feedback_threshold,
+    check_grid_conv,
     check_init_state_std,
     check_mixer,
     check_state_carry,
@@ -52,6 +53,7 @@ class TransformerConfig:
     qk_norm: bool = False  # normalised queries and keys (layers.Attention)
     mixer: str = "attention"  # or "mlp": positions mixed by layers.TokenMixer
     mixer_expansion: float = 4.0  # the token mixer's inner width: this × seq_len × 2/3
+    grid_conv: bool = False  # a 3×3 depthwise convolution over the grid in every block
     refine: bool = False  # run HRM's segment loop instead of one pass
     feedback: bool = False  # with refine: read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
@@ -71,6 +73,7 @@ class TransformerConfig:
         check_mixer(self.mixer, self.positions, self.qk_norm, self.relative_bias,
                     self.mixer_expansion)
         check_feedback_threshold(self.feedback_threshold)
+        check_grid_conv(self.grid_conv, self.seq_len)
         if self.refine:
             check_state_carry(self.carry_state, self.feedback)
         check_init_state_std(self.init_state_std)
@@ -96,7 +99,7 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(
             Block(config.hidden, config.heads, config.expansion, qk_norm=config.qk_norm,
                   mixer=config.mixer, seq_len=config.seq_len,
-                  mixer_expansion=config.mixer_expansion)
+                  mixer_expansion=config.mixer_expansion, grid_conv=config.grid_conv)
             for _ in range(config.layers)
         )
         self.output_head = Linear(config.hidden, config.vocab_size)

@@ -9,7 +9,8 @@ width D with SwiGLU inner width I costs
             + 4·L²·D              [scores QKᵀ and the weighted sum of V]
 
 and the output head 2·L·D·V. With ``mixer="mlp"`` the attention terms give way to a SwiGLU
-across positions, 2·D·3·L·I_L (I_L: the inner width for width L). A backward pass costs
+across positions, 2·D·3·L·I_L (I_L: the inner width for width L). ``grid_conv`` adds its nine
+multiply-adds per channel and cell, 18·L·D, though not a matrix product. A backward pass costs
 twice its forward. HRM runs ``h_cycles·(l_cycles·l_layers + h_layers)`` blocks per segment,
 of which only the ones inside the gradient window are differentiated; the bootstrapped halting
 target adds a second forward segment per training step. Chain-of-thought decoding with a KV
@@ -29,19 +30,22 @@ from hrm.model import HRMConfig
 
 
 def block_flops(seq_len: int, hidden: int, expansion: float, mixer: str = "attention",
-                mixer_expansion: float = 4.0) -> int:
+                mixer_expansion: float = 4.0, grid_conv: bool = False) -> int:
     """Forward FLOPs of one block over one example."""
     inner = swiglu_inner(hidden, expansion)
     channel_mlp = 2 * seq_len * 3 * hidden * inner
+    conv = 2 * 9 * seq_len * hidden if grid_conv else 0
     if mixer == "mlp":  # a SwiGLU across the L positions for each of the D channels
-        return channel_mlp + 2 * hidden * 3 * seq_len * swiglu_inner(seq_len, mixer_expansion)
-    return channel_mlp + 2 * seq_len * 4 * hidden * hidden + 4 * seq_len**2 * hidden
+        mixing = 2 * hidden * 3 * seq_len * swiglu_inner(seq_len, mixer_expansion)
+    else:
+        mixing = 2 * seq_len * 4 * hidden * hidden + 4 * seq_len**2 * hidden
+    return channel_mlp + mixing + conv
 
 
 def model_block_flops(config: HRMConfig | TransformerConfig) -> int:
     """``block_flops`` for one of the model's blocks."""
     return block_flops(config.seq_len, config.hidden, config.expansion, config.mixer,
-                       config.mixer_expansion)
+                       config.mixer_expansion, config.grid_conv)
 
 
 def head_flops(seq_len: int, hidden: int, vocab_size: int) -> int:

@@ -208,6 +208,36 @@ class TokenMixer(nn.Module):
         return self.down.weight @ inner
 
 
+def check_grid_conv(grid_conv: bool, seq_len: int) -> None:
+    """For the configs of every model with a grid convolution, so a bad value stops a run before
+    its data is built."""
+    if grid_conv and math.isqrt(seq_len) ** 2 != seq_len:
+        raise ValueError(f"grid_conv needs a square grid, not a sequence of {seq_len}")
+
+
+class GridConv(nn.Module):
+    """A depthwise 3×3 convolution over a square grid read row by row: each channel of a cell
+    gets a learned mix of that channel at the cell and its eight neighbours (zeros past the
+    edge). The same weights at every cell, so unlike ``TokenMixer`` it cannot learn where one
+    puzzle's walls are, only how a cell reads its neighbours: the step that shortest paths
+    spread by. Starts at zero, so it changes nothing until trained."""
+
+    def __init__(self, hidden: int, seq_len: int) -> None:
+        super().__init__()
+        check_grid_conv(True, seq_len)
+        self.side = math.isqrt(seq_len)
+        self.weight = nn.Parameter(torch.zeros(3, 3, hidden))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, L, D]
+        batch, length, hidden = x.shape
+        side = self.side
+        padded = F.pad(x.view(batch, side, side, hidden), (0, 0, 1, 1, 1, 1))  # [B, S+2, S+2, D]
+        weight = self.weight.to(x.dtype)
+        out = sum(weight[dy, dx] * padded[:, dy : dy + side, dx : dx + side]
+                  for dy in range(3) for dx in range(3))
+        return out.reshape(batch, length, hidden)
+
+
 MIXERS = ("attention", "mlp")
 
 
@@ -227,12 +257,19 @@ class Block(nn.Module):
     """Post-norm transformer block: x = norm(x + attn(x)); x = norm(x + mlp(x)).
 
     ``mixer="mlp"`` mixes positions with a ``TokenMixer`` (sequences of ``seq_len`` only, inner
-    width from ``mixer_expansion``) instead of attention."""
+    width from ``mixer_expansion``) instead of attention. ``grid_conv`` adds a ``GridConv`` of
+    the block's input beside the mixer: x = norm(x + attn(x) + conv(x))."""
 
     def __init__(self, hidden: int, heads: int, expansion: float, causal: bool = False,
                  qk_norm: bool = False, mixer: str = "attention",
-                 seq_len: int | None = None, mixer_expansion: float = 4.0) -> None:
+                 seq_len: int | None = None, mixer_expansion: float = 4.0,
+                 grid_conv: bool = False) -> None:
         super().__init__()
+        self.grid_conv = None
+        if grid_conv:
+            if causal or seq_len is None:
+                raise ValueError("grid_conv needs a fixed grid and no causal mask")
+            self.grid_conv = GridConv(hidden, seq_len)
         if mixer == "mlp":
             if causal or seq_len is None:
                 raise ValueError("mixer=mlp needs a fixed sequence length and no causal mask")
@@ -249,10 +286,10 @@ class Block(nn.Module):
         cache: KVCache | None = None,
         bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if self.attn is None:
-            x = rms_norm(x + self.token_mixer(x))
-        else:
-            x = rms_norm(x + self.attn(x, rotary, cache, bias))
+        mixed = self.token_mixer(x) if self.attn is None else self.attn(x, rotary, cache, bias)
+        if self.grid_conv is not None:
+            mixed = mixed + self.grid_conv(x)
+        x = rms_norm(x + mixed)
         return rms_norm(x + self.mlp(x))
 
 

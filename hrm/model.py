@@ -43,6 +43,7 @@ from hrm.layers import (
     RotaryEmbedding,
     TokenEmbedding,
     check_feedback_threshold,
+    check_grid_conv,
     check_init_state_std,
     check_mixer,
     check_state_carry,
@@ -72,6 +73,7 @@ class HRMConfig:
     qk_norm: bool = False  # normalised queries and keys (layers.Attention)
     mixer: str = "attention"  # or "mlp": positions mixed by layers.TokenMixer
     mixer_expansion: float = 4.0  # the token mixer's inner width: this × seq_len × 2/3
+    grid_conv: bool = False  # a 3×3 depthwise convolution over the grid in every block
     feedback: bool = False  # read confident answers back in (layers.AnswerFeedback)
     feedback_threshold: float = 0.9
     carry_state: bool = True  # false: segments pass on only the feedback board, not z_H, z_L
@@ -94,6 +96,7 @@ class HRMConfig:
         check_mixer(self.mixer, self.positions, self.qk_norm, self.relative_bias,
                     self.mixer_expansion)
         check_feedback_threshold(self.feedback_threshold)
+        check_grid_conv(self.grid_conv, self.seq_len)
         check_state_carry(self.carry_state, self.feedback)
         check_init_state_std(self.init_state_std)
 
@@ -140,7 +143,7 @@ class RecurrentModule(nn.Module):
         self.blocks = nn.ModuleList(
             Block(config.hidden, config.heads, config.expansion, qk_norm=config.qk_norm,
                   mixer=config.mixer, seq_len=config.seq_len,
-                  mixer_expansion=config.mixer_expansion)
+                  mixer_expansion=config.mixer_expansion, grid_conv=config.grid_conv)
             for _ in range(layers)
         )
 

@@ -31,6 +31,18 @@ def test_a_grid_bias_keeps_the_parameter_counts_matched():
     assert logits.shape == (2, 16, 6)
 
 
+def test_a_grid_conv_keeps_the_parameter_counts_matched():
+    hrm = dict(hidden=32, heads=4, grid_conv=True)
+    transformer = build_model(build_config(hrm | {"kind": "transformer"}, vocab_size=6, seq_len=16))
+    assert all(block.grid_conv is not None for block in transformer.blocks)
+    hrm_model = HRM(HRMConfig(vocab_size=6, seq_len=16, **hrm))
+    assert count_parameters(transformer) == count_parameters(hrm_model)
+    _, logits, _ = transformer(transformer.initial_state(2), torch.randint(1, 6, (2, 16)))
+    assert logits.shape == (2, 16, 6)
+    with pytest.raises(ValueError, match="square grid"):
+        TransformerConfig(vocab_size=6, seq_len=15, grid_conv=True)
+
+
 def test_a_token_mixer_keeps_the_parameter_counts_matched():
     hrm = dict(hidden=32, heads=4, mixer="mlp")
     transformer = build_model(build_config(hrm | {"kind": "transformer"}, vocab_size=6, seq_len=16))

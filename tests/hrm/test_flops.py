@@ -32,6 +32,13 @@ def test_token_mixer_estimate_matches_torch_flop_counter(seq_len, mixer_expansio
     assert segment_flops(config) != segment_flops(attention)
 
 
+def test_a_grid_conv_adds_nine_multiply_adds_per_channel_and_cell_to_every_block():
+    plain = HRMConfig(vocab_size=11, seq_len=81, hidden=64, heads=4)
+    conv = HRMConfig(vocab_size=11, seq_len=81, hidden=64, heads=4, grid_conv=True)
+    blocks = hrm_blocks(plain)[0]
+    assert segment_flops(conv) - segment_flops(plain) == blocks * 2 * 9 * 81 * 64
+
+
 def test_transformer_estimate_matches_torch_flop_counter():
     config = TransformerConfig(vocab_size=11, seq_len=81, hidden=64, heads=4, layers=3)
     counted = counted_forward_flops(Transformer(config), 81)

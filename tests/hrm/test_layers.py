@@ -5,9 +5,11 @@ from hrm.layers import (
     Attention,
     Block,
     GridBias,
+    GridConv,
     KVCache,
     RotaryEmbedding,
     TokenEmbedding,
+    check_grid_conv,
     check_mixer,
     rms_norm,
     softmax_cross_entropy,
@@ -55,6 +57,41 @@ def test_grid_bias_depends_on_the_offset_between_cells_only():
     assert len({tuple(bias[:, i, j].tolist()) for i in range(16) for j in range(16)}) == 49
     with pytest.raises(ValueError, match="square"):
         GridBias(heads=2, seq_len=15)
+
+
+def test_grid_conv_is_a_zero_padded_depthwise_3x3_convolution():
+    torch.manual_seed(0)
+    conv = GridConv(hidden=8, seq_len=25)  # a 5×5 grid, cells row by row
+    torch.nn.init.normal_(conv.weight)
+    x = torch.randn(2, 25, 8)
+    image = x.view(2, 5, 5, 8).permute(0, 3, 1, 2)  # [B, D, 5, 5]
+    kernel = conv.weight.permute(2, 0, 1).unsqueeze(1)  # [D, 1, 3, 3]
+    expected = torch.nn.functional.conv2d(image, kernel, padding=1, groups=8)
+    torch.testing.assert_close(conv(x), expected.permute(0, 2, 3, 1).reshape(2, 25, 8))
+
+
+def test_grid_conv_reads_a_cell_and_its_eight_neighbours_only():
+    conv = GridConv(hidden=4, seq_len=25)
+    torch.nn.init.normal_(conv.weight)
+    x = torch.randn(1, 25, 4)
+    changed = x.clone()
+    changed[:, 12] += 1.0  # the centre cell (2, 2)
+    moved = (conv(changed) - conv(x)).abs().amax(-1)[0].view(5, 5) > 1e-6
+    expected = torch.zeros(5, 5, dtype=torch.bool)
+    expected[1:4, 1:4] = True
+    assert torch.equal(moved, expected)
+
+
+def test_grid_conv_starts_at_zero_and_needs_a_square_grid():
+    x = torch.randn(2, 16, 8)
+    assert torch.equal(GridConv(hidden=8, seq_len=16)(x), torch.zeros_like(x))
+    with pytest.raises(ValueError, match="square grid"):
+        GridConv(hidden=8, seq_len=15)
+    with pytest.raises(ValueError, match="square grid"):
+        check_grid_conv(True, 80)
+    check_grid_conv(False, 80)
+    with pytest.raises(ValueError, match="no causal mask"):
+        Block(hidden=32, heads=4, expansion=2.0, causal=True, seq_len=9, grid_conv=True)
 
 
 def test_a_bias_is_refused_for_causal_attention():

@@ -97,6 +97,28 @@ def test_a_grid_bias_starts_at_zero_and_then_changes_the_answer():
     assert not torch.allclose(changed, expected)
 
 
+@pytest.mark.parametrize("mixer", ["attention", "mlp"])
+def test_a_grid_conv_starts_at_zero_and_then_changes_the_answer(mixer):
+    positions = "grid"
+    inputs = torch.randint(1, 6, (2, 16))
+    plain = small(mixer=mixer, positions=positions)
+    conv = small(mixer=mixer, positions=positions, grid_conv=True)
+    blocks = [*conv.low.blocks, *conv.high.blocks]
+    assert all(block.grid_conv is not None for block in blocks)
+    _, expected, _ = plain(plain.initial_state(2), inputs)
+    _, logits, _ = conv(conv.initial_state(2), inputs)
+    torch.testing.assert_close(logits, expected)  # same initialisation, zero kernels
+    logits.sum().backward()
+    assert all(block.grid_conv.weight.grad.abs().sum() > 0 for block in blocks)
+    with torch.no_grad():
+        for block in blocks:
+            block.grid_conv.weight.normal_()
+    _, changed, _ = conv(conv.initial_state(2), inputs)
+    assert not torch.allclose(changed, expected)
+    with pytest.raises(ValueError, match="grid_conv needs a square grid"):
+        HRMConfig(vocab_size=6, seq_len=15, grid_conv=True)
+
+
 def test_feedback_first_segment_reads_the_plain_puzzle():
     inputs = torch.randint(1, 6, (2, 16))
     plain, fed = small(), small(feedback=True)
