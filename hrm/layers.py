@@ -208,11 +208,20 @@ class TokenMixer(nn.Module):
         return self.down.weight @ inner
 
 
+def grid_side(seq_len: int, needs: str) -> int:
+    """The side of the square grid a sequence of ``seq_len`` cells reads row by row; a one-line
+    error naming what ``needs`` it when there is none."""
+    side = math.isqrt(seq_len)
+    if side * side != seq_len:
+        raise ValueError(f"{needs} a square grid, not a sequence of {seq_len}")
+    return side
+
+
 def check_grid_conv(grid_conv: bool, seq_len: int) -> None:
     """For the configs of every model with a grid convolution, so a bad value stops a run before
     its data is built."""
-    if grid_conv and math.isqrt(seq_len) ** 2 != seq_len:
-        raise ValueError(f"grid_conv needs a square grid, not a sequence of {seq_len}")
+    if grid_conv:
+        grid_side(seq_len, "grid_conv needs")
 
 
 class GridConv(nn.Module):
@@ -224,8 +233,7 @@ class GridConv(nn.Module):
 
     def __init__(self, hidden: int, seq_len: int) -> None:
         super().__init__()
-        check_grid_conv(True, seq_len)
-        self.side = math.isqrt(seq_len)
+        self.side = grid_side(seq_len, "grid_conv needs")
         self.weight = nn.Parameter(torch.zeros(3, 3, hidden))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, L, D]
@@ -330,10 +338,7 @@ class TokenEmbedding(nn.Module):
             table = trunc_normal_(torch.empty(max_len, hidden), 1 / self.scale)
             self.positions = nn.Parameter(table)
         elif positions in ("grid", "sudoku"):
-            side = math.isqrt(max_len)
-            if side * side != max_len:
-                raise ValueError(f"{positions} positions need a square grid, not a sequence of "
-                                 f"{max_len}")
+            side = grid_side(max_len, f"{positions} positions need")
             self.rows = nn.Parameter(trunc_normal_(torch.empty(side, 1, hidden), 1 / self.scale))
             self.columns = nn.Parameter(trunc_normal_(torch.empty(1, side, hidden), 1 / self.scale))
             if positions == "sudoku":
@@ -384,9 +389,7 @@ class GridBias(nn.Module):
 
     def __init__(self, heads: int, seq_len: int) -> None:
         super().__init__()
-        side = math.isqrt(seq_len)
-        if side * side != seq_len:
-            raise ValueError(f"a grid bias needs a square grid, not a sequence of {seq_len}")
+        side = grid_side(seq_len, "a grid bias needs")
         span = 2 * side - 1  # offsets -(side - 1) .. side - 1 per axis
         self.table = nn.Parameter(torch.zeros(heads, span * span))
         row, col = torch.arange(seq_len) // side, torch.arange(seq_len) % side
