@@ -25,6 +25,7 @@ from hrm.layers import (
     POSITIONS,
     Block,
     Linear,
+    StateNoise,
     TokenEmbedding,
     check_feedback_threshold,
     check_grid_conv,
@@ -123,10 +124,13 @@ class Transformer(nn.Module):
         return State(z, state.z_low, reset_board(state.board, mask))
 
     def forward(
-        self, state: State, inputs: torch.Tensor, cycles: tuple[int, int] | None = None
+        self, state: State, inputs: torch.Tensor, cycles: tuple[int, int] | None = None,
+        noise: StateNoise | None = None,
     ) -> tuple[State, torch.Tensor, torch.Tensor]:
         """One pass (or one segment with ``refine``): (new state, detached; logits [B, L, V];
-        Q-values [B, 2]). ``cycles`` is accepted for the segment interface and ignored."""
+        Q-values [B, 2]). ``cycles`` is accepted for the segment interface and ignored.
+        ``noise`` is added after every block (test-time attempts), as HRM adds it after every
+        module update."""
         if self.feedback is not None:
             x = self.feedback(self.embed, inputs, state.board)
         else:
@@ -136,6 +140,8 @@ class Transformer(nn.Module):
         bias = self.grid_bias() if self.grid_bias is not None else None  # [H, L, L]
         for block in self.blocks:
             x = block(x, self.rotary, bias=bias)
+            if noise is not None:
+                x = noise(x)
         logits = self.output_head(x)
         q_values = self.q_head(x.mean(dim=1)).float()
         board = self.feedback.board(logits) if self.feedback is not None else None

@@ -15,6 +15,10 @@ the transformer run through HRM's segment loop (``model.refine``). Recipes come 
 and ``--set`` overrides: ``section.key=value`` for every model, ``MODEL:section.key=value`` for
 one, so that each baseline can have its own tuned recipe in the same command.
 
+With ``attempts`` (``eval/attempts.py``), every model that answers in segments is also given the
+same test-time attempts, so that models are compared at equal inference compute as well; chain
+of thought decodes once (sampled attempts for it are not built, and its table cell says so).
+
 This module deliberately does not define models or their recipes.
 """
 
@@ -23,14 +27,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from baselines.cot import CoTCodec, CoTConfig
-from eval.evaluate import evaluate
+from eval.attempts import AttemptSettings
+from eval.evaluate import attempt_measures, evaluate
 from eval.runs import load_run
 from hrm.checkpoint import has_checkpoint, write_json_atomic
 from hrm.flops import cot_training_flops, training_step_flops
@@ -79,6 +84,7 @@ class Comparison:
     # section.key=value for every model, MODEL:section.key=value for one
     overrides: list[str] = field(default_factory=list)
     data_path: str | None = None  # an existing dataset instead of building one
+    attempts: AttemptSettings = field(default_factory=AttemptSettings)
 
     def __post_init__(self) -> None:
         for name in self.models:
@@ -162,10 +168,29 @@ def run_config(spec: Comparison, name: str, seed: int, data: Path) -> RunConfig:
 
 def run_one(spec: Comparison, name: str, seed: int, data: Path, folder: Path,
             progress: bool) -> dict:
-    """Train (or resume, or reuse) one run and evaluate it; returns its evaluation."""
+    """Train (or resume, or reuse) one run and evaluate it; returns its evaluation, with the
+    spec's attempts measured (once per set of attempt settings)."""
     result_file = folder / "evaluation.json"
     if result_file.is_file():
-        return json.loads(result_file.read_text())
+        result = json.loads(result_file.read_text())
+    else:
+        result = train_and_evaluate(spec, name, seed, data, folder, progress)
+    wanted = spec.attempts
+    if wanted.count > 1 and result["segments"] is not None:
+        measured = result.get("attempts")
+        run = load_run(folder)
+        settings = {"count": wanted.count, "symmetry": wanted.symmetry, "noise": wanted.noise,
+                    "run_all": wanted.run_all, "seed": wanted.seed,
+                    "max_segments": run.max_segments}
+        if not measured or measured["settings"] != settings:
+            result["attempts"] = attempt_measures(run, PuzzleDataset(data, "test"), wanted,
+                                                  run.max_segments)
+            write_json_atomic(result_file, result)
+    return result
+
+
+def train_and_evaluate(spec: Comparison, name: str, seed: int, data: Path, folder: Path,
+                       progress: bool) -> dict:
     config = run_config(spec, name, seed, data)
     train(config, folder, resume=has_checkpoint(folder), progress=progress)
     run = load_run(folder)
@@ -176,7 +201,7 @@ def run_one(spec: Comparison, name: str, seed: int, data: Path, folder: Path,
     result["training_flops"] = step_flops(config, data) * config.train.batch_size * run.step
     result["curve"] = [(m["train_seconds"], m["test_exact"]) for m in metrics if "test_exact" in m]
     result["seed"] = seed
-    write_json_atomic(result_file, result)
+    write_json_atomic(folder / "evaluation.json", result)
     return result
 
 
@@ -201,6 +226,15 @@ def summarise(name: str, results: list[dict]) -> dict[str, Any]:
         row["halting_interval"] = ((halted[0]["low"], halted[0]["high"]) if len(results) == 1
                                    else (min(h["rate"] for h in halted),
                                          max(h["rate"] for h in halted)))
+    with_attempts = [r["attempts"]["points"][-1] for r in results if r.get("attempts")]
+    if len(with_attempts) == len(results):
+        rates = [point["solved"]["rate"] for point in with_attempts]
+        row["attempts_mean"] = float(np.mean(rates))
+        row["attempts_interval"] = (
+            (with_attempts[0]["solved"]["low"], with_attempts[0]["solved"]["high"])
+            if len(results) == 1 else (min(rates), max(rates)))
+        row["attempts_used"] = float(np.mean([p["mean_attempts"] for p in with_attempts]))
+        row["attempts_flops"] = float(np.mean([p["inference_flops"] for p in with_attempts]))
     if results[0]["segments"] is None:
         row["used"] = f"{np.mean([r['mean_tokens'] for r in results]):.0f} tokens"
     else:
@@ -225,18 +259,31 @@ def comparison_markdown(spec: Comparison, rows: list[dict]) -> str:
         "puzzle stop when the model's halting head says so, within the training segments, at "
         "the threshold the run chose on validation puzzles (models that answer in segments).",
         "",
-        "| model | parameters | training FLOPs | steps | solved | learned halting | copy acc. | "
-        "fill acc. | used per puzzle | inference FLOPs |",
-        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    attempts = spec.attempts
+    header = ("| model | parameters | training FLOPs | steps | solved | learned halting | "
+              "copy acc. | fill acc. | used per puzzle | inference FLOPs |")
+    if attempts.count > 1:
+        lines[-1:-1] = [
+            f"\"with attempts\": {attempts.describe()}, each under learned halting within the "
+            "training segments, the answer chosen by the family's rules (never the solution); "
+            "attempts used and inference FLOPs are means per puzzle. Chain of thought decodes "
+            "once: attempts for it are not built.", ""]
+        header += " with attempts | attempts used | inference FLOPs with attempts |"
+    lines += [header, "|---" * header.count(" |") + "|"]
     for row in rows:
         solved_bounds = row.get("interval", (row["solved_min"], row["solved_max"]))
-        lines.append(
+        line = (
             f"| {row['model']} | {row['parameters'] / 1e6:.2f}M | {row['training_flops']:.2e} | "
             f"{row['steps']:.0f} | {rate_cell(row['solved_mean'], solved_bounds)}"
             f" | {rate_cell(row.get('halting_mean'), row.get('halting_interval'))} | "
             f"{100 * row['copy_accuracy']:.1f}% | {100 * row['fill_accuracy']:.1f}% | "
             f"{row['used']} | {row['inference_flops']:.2e} |")
+        if attempts.count > 1:
+            line += (f" {rate_cell(row.get('attempts_mean'), row.get('attempts_interval'))} | "
+                     + (f"{row['attempts_used']:.2f} | {row['attempts_flops']:.2e} |"
+                        if "attempts_used" in row else "— | — |"))
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -281,6 +328,6 @@ def compare(spec: Comparison, out: str | Path, progress: bool = True, echo=print
             results.setdefault(name, []).append(run_one(spec, name, seed, data, folder, progress))
     rows = [summarise(name, runs) for name, runs in results.items()]
     (out / "comparison.md").write_text(comparison_markdown(spec, rows))
-    write_json_atomic(out / "comparison.json", {"spec": spec.__dict__, "rows": rows})
+    write_json_atomic(out / "comparison.json", {"spec": asdict(spec), "rows": rows})
     plot_curves(results, out / "comparison.png")
     return rows

@@ -17,6 +17,9 @@ state does not depend on how many segments follow it). From it:
   segments measured: a higher threshold stops later and solves more. Read off a set of fresh
   puzzles (``hrm eval --count``), this is how to choose ``--halt-threshold`` without tuning on
   the test set.
+- with test-time attempts (``attempts.py``), a second pass: solve rate, attempts and segments
+  used and inference FLOPs with 1, 2, 4, ... attempts allowed, by difficulty tier, which rule
+  chose each answer, and how much the attempts differ from each other.
 
 Chain-of-thought runs have no segments: they report tokens generated and decoding FLOPs instead.
 
@@ -30,6 +33,7 @@ from collections import Counter
 
 import numpy as np
 
+from eval.attempts import RULES, AttemptSettings, run_attempts
 from eval.runs import Run, SegmentTrace, run_cot, run_segments
 from hrm.flops import cot_generation_flops, inference_flops
 from puzzles.dataset import PuzzleDataset
@@ -124,6 +128,7 @@ def evaluate(
     beams: int = 1,
     halting_only: bool = False,
     max_segments: int | None = None,
+    attempts: AttemptSettings | None = None,
 ) -> dict:
     """Every measure of ``run`` on ``dataset`` (its first ``limit`` puzzles) as a JSON-ready
     dict. ``caps``: the segment counts of the scaling curve (default: ``segment_caps``).
@@ -131,7 +136,8 @@ def evaluate(
     for chain-of-thought decoding (1: greedy). ``halting_only``: measure learned halting alone,
     each puzzle stopping when its head says so (the fastest; no fixed-segment measures and no
     scaling curve), so the headline is the halting answer; ``max_segments`` caps it (default:
-    the training segments)."""
+    the training segments). ``attempts``: also measure test-time attempts, each under learned
+    halting within ``max_segments`` (the result's ``attempts``)."""
     if limit is not None and limit < len(dataset):
         dataset = dataset.head(limit)
     if dataset.family.name != run.family.name or dataset.family.size != run.family.size:
@@ -145,8 +151,10 @@ def evaluate(
     header["halt_threshold"] = run.halt_threshold
 
     trained = run.max_segments
+    cap = max_segments or trained
+    if attempts is not None and attempts.count > 1:
+        header["attempts"] = attempt_measures(run, dataset, attempts, cap, batch_size, progress)
     if halting_only:
-        cap = max_segments or trained
         return {**header, **_evaluate_halting(run, dataset, cap, batch_size, progress)}
     caps = [1] if trained == 1 else sorted(set(caps or segment_caps(trained)))
     trace = run_segments(run, dataset.inputs, max(*caps, trained), batch_size, progress)
@@ -186,6 +194,43 @@ def halting_measures(dataset: PuzzleDataset, trace: SegmentTrace,
         "solved": measures["solved"], "exact": measures["exact"],
         "mean_segments": float(used.mean()),
         "histogram": {str(k): histogram.get(k, 0) for k in range(1, cap + 1)},
+    }
+
+
+def attempt_measures(run: Run, dataset: PuzzleDataset, settings: AttemptSettings, cap: int,
+                     batch_size: int | None = None, progress=None) -> dict:
+    """Test-time attempts on ``dataset``, each under learned halting within ``cap`` segments:
+    for every attempt count of ``attempt_points``, the solve rate (overall and by tier), the
+    share of chosen answers that pass the rule check, attempts and segments used and inference
+    FLOPs per puzzle; which rule chose the answers at the most attempts; how the attempts
+    differ (different answers per puzzle, attempts that passed); and the speed."""
+    trace = run_attempts(run, dataset.inputs, settings, cap, batch_size=batch_size,
+                         progress=progress)
+    per_segment = inference_flops(run.model.config, 1)
+    points = []
+    for index, allowed in enumerate(trace.points):
+        measures, solved = answer_measures(dataset, trace.answers[:, index])
+        points.append({
+            "attempts": allowed, "solved": measures["solved"], "exact": measures["exact"],
+            "passes_rules": float(trace.passes[:, index].mean()),
+            "mean_attempts": float(trace.attempts[:, index].mean()),
+            "mean_segments": float(trace.segments[:, index].mean()),
+            "inference_flops": per_segment * float(trace.segments[:, index].mean()),
+            "by_tier": {tier: measure["rate"] for tier, measure in by_tier(dataset,
+                                                                           solved).items()},
+        })
+    chosen_by = Counter(RULES[r] for r in trace.rule[:, -1].tolist())
+    return {
+        "settings": {"count": settings.count, "symmetry": settings.symmetry,
+                     "noise": settings.noise, "run_all": settings.run_all,
+                     "seed": settings.seed, "max_segments": cap},
+        "describe": settings.describe(),
+        "points": points,
+        "chosen_by": {rule: chosen_by[rule] for rule in RULES if chosen_by[rule]},
+        "distinct_answers": float(trace.distinct.mean()),
+        "passing_attempts": float(trace.passing.mean()),
+        "seconds": trace.seconds,
+        "puzzles_per_second": len(dataset) / trace.seconds if trace.seconds else None,
     }
 
 

@@ -79,7 +79,42 @@ def evaluation_text(result: dict) -> str:
                 for cap in caps))
         parts += [f"learned halting by threshold ({solved_name}, mean segments):",
                   "\n".join(lines)]
+    if result.get("attempts"):
+        parts += attempts_text(result["attempts"], solved_name)
     return "\n".join(parts)
+
+
+def attempts_text(attempts: dict, solved_name: str = "solved") -> list[str]:
+    """The test-time attempts of an evaluation: the curve against attempts allowed, by tier,
+    which rule chose the answers, and how much the attempts differ."""
+    settings = attempts["settings"]
+    lines = ["  attempts   solved  passes rules  attempts used  segments used  inference FLOPs"]
+    for point in attempts["points"]:
+        lines.append(f"  {point['attempts']:>8}  {percent(point['solved']['rate']):>7}  "
+                     f"{percent(point['passes_rules']):>12}  {point['mean_attempts']:>13.2f}  "
+                     f"{point['mean_segments']:>13.2f}  {point['inference_flops'] / 1e9:>11.2f} G")
+    last = attempts["points"][-1]
+    parts = [f"{solved_name} rate by attempts allowed ({attempts['describe']}; each attempt "
+             f"under learned halting, at most {settings['max_segments']} segments; means per "
+             "puzzle):", "\n".join(lines),
+             f"  at {last['attempts']} attempts: {interval(last['solved'])}"]
+    tiers = list(last["by_tier"])
+    if len(tiers) > 1:
+        rows = ["  attempts" + "".join(f"  {tier:>8}" for tier in tiers)]
+        for point in attempts["points"]:
+            rows.append(f"  {point['attempts']:>8}" + "".join(
+                f"  {percent(point['by_tier'].get(tier)):>8}" for tier in tiers))
+        parts += [f"{solved_name} rate by attempts and difficulty:", "\n".join(rows)]
+    chosen = ", ".join(f"{rule} {count}" for rule, count in attempts["chosen_by"].items())
+    speed = attempts.get("puzzles_per_second")
+    parts.append(table([
+        ("chosen by", chosen + "  (what set each answer apart from the best other one)"),
+        ("different answers", f"{attempts['distinct_answers']:.2f} per puzzle, "
+                              f"{attempts['passing_attempts']:.2f} attempts passing the rules"),
+        ("speed", "—" if speed is None else f"{speed:.1f} puzzles/s "
+                                            f"({attempts['seconds']:.1f} s)"),
+    ]))
+    return parts
 
 
 def write_json(path: str | Path, result: dict) -> None:
@@ -128,6 +163,19 @@ def plot_evaluation(result: dict, folder: str | Path) -> list[Path]:
         axes.bar(tiers, rates, yerr=errors, capsize=4)
         axes.set(ylabel="solve rate", ylim=(0, 1), title=name)
         save(figure, "by_difficulty.png")
+    if result.get("attempts"):
+        figure, axes = plt.subplots(figsize=(5, 3.5))
+        points = result["attempts"]["points"]
+        allowed = [p["attempts"] for p in points]
+        axes.plot(allowed, [p["solved"]["rate"] for p in points], "o-", label="all")
+        tiers = list(points[-1]["by_tier"])
+        for tier in tiers if len(tiers) > 1 else []:
+            axes.plot(allowed, [p["by_tier"].get(tier) for p in points], ".--", label=tier)
+        axes.set(xscale="log", xlabel="attempts allowed", ylabel="solve rate", ylim=(0, 1),
+                 title=name)
+        axes.set_xticks(allowed, [str(a) for a in allowed])
+        axes.legend()
+        save(figure, "attempts.png")
     if result.get("halting") and result["segments"] and result["segments"] > 1:
         figure, axes = plt.subplots(figsize=(5, 3.5))
         histogram = result["halting"]["histogram"]

@@ -3,7 +3,8 @@
 Each puzzle is checked by the family's exact solver before the model runs: one without a
 solution, or a Sudoku with several, is reported as such and not given to the model (its answer
 could not be graded). The model runs with learned halting (at most the training segments) or a
-fixed number of segments; the family's grader judges each answer.
+fixed number of segments, once or in several test-time attempts (``attempts.py``: the answer
+that passes the family's rules is kept); the family's grader judges each answer.
 
 This module deliberately does not parse command lines or print (``hrm/cli.py`` does).
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from eval.attempts import RULES, AttemptSettings, run_attempts
 from eval.runs import Run, run_cot, run_segments
 from puzzles.base import Grade, Grid
 
@@ -30,6 +32,12 @@ class Answer:
     tokens: int | None = None  # chain of thought: tokens generated
     seconds: float = 0.0  # this puzzle's share of the batch's time
     steps: list[Grid] = field(default_factory=list)  # the answer after each segment run
+    # test-time attempts: how many ran, which one was kept, whether it passes the family's
+    # rules, and what chose it (attempts.RULES)
+    attempts: int | None = None
+    attempt: int | None = None
+    passes_rules: bool | None = None
+    chosen_by: str | None = None
 
 
 def puzzle_problem(run: Run, puzzle: Grid) -> str | None:
@@ -44,11 +52,12 @@ def puzzle_problem(run: Run, puzzle: Grid) -> str | None:
 
 def solve_puzzles(
     run: Run, puzzles: list[Grid], segments: int | None = None, batch_size: int | None = None,
-    beams: int = 1, max_segments: int | None = None,
+    beams: int = 1, max_segments: int | None = None, attempts: AttemptSettings | None = None,
 ) -> list[Answer]:
     """Check, solve and grade ``puzzles``. ``segments``: run exactly that many (no halting);
     default: learned halting with at most ``max_segments`` (default: the training segments).
-    ``beams``: beam width of chain-of-thought decoding (1: greedy)."""
+    ``beams``: beam width of chain-of-thought decoding (1: greedy). ``attempts``: several
+    test-time attempts per puzzle (then no answer keeps its steps)."""
     family = run.family
     answers = [Answer(np.asarray(p), puzzle_problem(run, p)) for p in puzzles]
     todo = [a for a in answers if a.problem is None]
@@ -70,6 +79,9 @@ def solve_puzzles(
                 item.grade = Grade(solved=False, reason=reason)
         return answers
     cap = segments or max_segments or run.max_segments
+    if attempts is not None and attempts.count > 1:
+        _solve_in_attempts(run, todo, inputs, attempts, cap, segments is None, batch_size)
+        return answers
     trace = run_segments(run, inputs, cap, batch_size, stop_at_halt=segments is None)
     seconds = (time.perf_counter() - started) / len(todo)
     used = np.full(len(todo), trace.predictions.shape[1]) if segments else trace.halted_at(cap)
@@ -81,6 +93,21 @@ def solve_puzzles(
         item.segments, item.seconds = last, seconds
         item.confidence = float(trace.confidence[i, last - 1])
     return answers
+
+
+def _solve_in_attempts(run: Run, todo: list[Answer], inputs: np.ndarray,
+                       settings: AttemptSettings, cap: int, halting: bool,
+                       batch_size: int | None) -> None:
+    started = time.perf_counter()
+    trace = run_attempts(run, inputs, settings, cap, halting, batch_size)
+    seconds = (time.perf_counter() - started) / len(todo)
+    for i, item in enumerate(todo):
+        item.answer = run.family.decode(trace.answers[i, -1])
+        item.grade = run.family.grade(item.puzzle, item.answer)
+        item.attempts, item.attempt = int(trace.attempts[i, -1]), int(trace.chosen[i, -1])
+        item.passes_rules = bool(trace.passes[i, -1])
+        item.chosen_by = RULES[trace.rule[i, -1]]
+        item.segments, item.seconds = int(trace.segments[i, -1]), seconds
 
 
 def cell_places(run: Run) -> list[tuple[int, int]]:

@@ -21,6 +21,9 @@ from puzzles.dataset import BuildSpec, DatasetError, PuzzleDataset, build_datase
 from puzzles.inputs import read_puzzles
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# ``hrm solve``'s attempts: a puzzle stops at its first answer that passes the rules, so most
+# use one; the others get up to this many (BENCHMARKS.md: test-time attempts)
+SOLVE_ATTEMPTS = 64
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -329,6 +332,39 @@ MAX_SEGMENTS = click.option(
     "model trained with 8 often solves more within 16 at little more cost on average.")
 
 
+def attempt_options(default: int = 1):
+    """The options of test-time attempts, shared by eval, solve and compare."""
+    def add(command):
+        options = [
+            click.option("--attempts", type=click.IntRange(min=1), default=default,
+                         show_default=True,
+                         help="Run each puzzle up to K times, each attempt after the first under "
+                         "a random symmetry of the puzzle (undone on the answer) and/or state "
+                         "noise, and keep the answer that passes the rules (never looking at "
+                         "the solution); a puzzle stops at its first passing answer."),
+            click.option("--attempt-noise", type=float, default=0.0, show_default=True,
+                         metavar="STD", help="Attempts after the first add Gaussian noise of "
+                         "this standard deviation to the recurrent state after every update."),
+            click.option("--no-symmetry", is_flag=True,
+                         help="Attempts after the first see the puzzle as given (vary them by "
+                         "--attempt-noise alone)."),
+            click.option("--attempts-all", is_flag=True,
+                         help="Run all K attempts even after one passes (to measure them)."),
+        ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return add
+
+
+def _attempt_settings(attempts: int, attempt_noise: float, no_symmetry: bool,
+                      attempts_all: bool):
+    from eval.attempts import AttemptSettings
+
+    return AttemptSettings(attempts, symmetry=not no_symmetry, noise=attempt_noise,
+                           run_all=attempts_all)
+
+
 def _with_threshold(run, threshold: float | None):
     return run if threshold is None else replace(run, halt_threshold=threshold)
 
@@ -359,6 +395,7 @@ def _with_threshold(run, threshold: float | None):
               help="torch.compile the model first (under a minute for a cpu-small model on two "
                    "CPU cores), then run faster: for long evaluations (not for chain-of-thought "
                    "runs).")
+@attempt_options()
 @click.option("--json", "json_file", type=click.Path(path_type=Path), help="Write results here.")
 @click.option("--plots", "plots_dir", type=click.Path(path_type=Path), help="Write PNG plots here.")
 def eval_command(
@@ -378,10 +415,15 @@ def eval_command(
     max_segments: int | None,
     batch_size: int | None,
     compiled: bool,
+    attempts: int,
+    attempt_noise: float,
+    no_symmetry: bool,
+    attempts_all: bool,
     json_file: Path | None,
     plots_dir: Path | None,
 ) -> None:
-    """Solve rates, cell/copy/fill accuracy, halting and inference-time scaling of a run."""
+    """Solve rates, cell/copy/fill accuracy, halting and inference-time scaling of a run; with
+    --attempts, also the solve rate against test-time attempts."""
     import tempfile
 
     from tqdm import tqdm
@@ -391,11 +433,13 @@ def eval_command(
     from eval.runs import compile_run, load_run
 
     caps = _segment_list(segments_text)
+    settings = _attempt_settings(attempts, attempt_noise, no_symmetry, attempts_all)
     if halting_only and caps is not None:
         raise click.UsageError("--halting measures learned halting alone: drop --segments")
-    if max_segments is not None and not halting_only:
+    if max_segments is not None and not halting_only and attempts == 1:
         raise click.UsageError("--max-segments caps learned halting: add --halting (the full "
-                               "evaluation reports halting at every cap of --segments)")
+                               "evaluation reports halting at every cap of --segments) or "
+                               "--attempts (it caps every attempt)")
     if data_path is not None and count is not None:
         raise click.UsageError("give --data or --count, not both")
     if difficulty is not None and count is None:
@@ -406,6 +450,9 @@ def eval_command(
         raise click.UsageError(f"{run_dir} solves {describe(run.family)}, not {wanted}")
     if compiled and run.kind == "cot":
         raise click.UsageError("--compile is for models that answer in segments, not for CoT")
+    if attempts > 1 and run.kind == "cot":
+        raise click.UsageError("--attempts is for models that answer in segments; a chain-of-"
+                               "thought run decodes once (try --beams)")
     if compiled:
         click.echo("compiling the model (under a minute for a cpu-small model on two cores)...",
                    err=True)
@@ -416,11 +463,11 @@ def eval_command(
         elif data_path is None:
             data_path = run.data_path
         dataset = PuzzleDataset(data_path, split)
-        total = min(len(dataset), limit or len(dataset))
+        total = min(len(dataset), limit or len(dataset)) * (2 if attempts > 1 else 1)
         with tqdm(total=total, unit="puzzle", desc="evaluating", leave=False) as bar:
             result = evaluate(run, dataset, caps, batch_size, limit, progress=bar.update,
                               beams=beams, halting_only=halting_only,
-                              max_segments=max_segments)
+                              max_segments=max_segments, attempts=settings)
     result["data"] = str(data_path) if count is None else f"fresh: {count} puzzles, seed {seed}"
     click.echo(evaluation_text(result))
     if json_file:
@@ -450,6 +497,8 @@ def _answer_record(family, number: int, line: int, item) -> dict:
         "verdict": item.problem or str(grade),
         "segments": item.segments, "tokens": item.tokens,
         "confidence": None if item.confidence is None else round(item.confidence, 4),
+        "attempts": item.attempts, "attempt": item.attempt, "passes_rules": item.passes_rules,
+        "chosen_by": item.chosen_by,
         "seconds": round(item.seconds, 5),
     }
 
@@ -467,7 +516,12 @@ def _print_answers(run, records: list[dict], answers: list, show_steps: bool, ou
     else:
         for record, item in zip(records, answers, strict=True):
             head = f"#{record['puzzle']} (line {record['line']}): {record['verdict']}"
-            if item.segments is not None:
+            if item.attempts is not None:
+                rules = "passes the rules" if item.passes_rules else "breaks the rules"
+                head += (f"; {item.attempts} attempt{'s' if item.attempts > 1 else ''}, kept "
+                         f"#{item.attempt + 1} ({rules}; chosen by {item.chosen_by}), "
+                         f"{item.segments} segments in all")
+            elif item.segments is not None:
                 head += (f"; {item.segments} segment{'s' if item.segments > 1 else ''}, "
                          f"halting confidence {item.confidence:.2f}")
             if item.tokens is not None:
@@ -502,9 +556,11 @@ def _print_answers(run, records: list[dict], answers: list, show_steps: bool, ou
               help="Chain-of-thought runs: beam width (1: greedy decoding).")
 @HALT_THRESHOLD
 @MAX_SEGMENTS
+@attempt_options(default=SOLVE_ATTEMPTS)
 def solve_command(
     run_dir: Path, puzzle: str, segments: int | None, show_steps: bool, output: str, beams: int,
-    halt_threshold: float | None, max_segments: int | None,
+    halt_threshold: float | None, max_segments: int | None, attempts: int,
+    attempt_noise: float, no_symmetry: bool, attempts_all: bool,
 ) -> None:
     """Solve PUZZLE (a puzzle string, a FILE of puzzles, or - for stdin) with the model of RUN.
 
@@ -519,7 +575,18 @@ def solve_command(
     if segments is not None and max_segments is not None:
         raise click.UsageError("--segments runs exactly N, --max-segments caps learned halting: "
                                "give one")
+    given = click.get_current_context().get_parameter_source("attempts")
+    if show_steps and attempts > 1:
+        if given != click.core.ParameterSource.DEFAULT:
+            raise click.UsageError("--show-steps shows the segments of one run: drop --attempts")
+        attempts = 1
     run = _with_threshold(load_run(run_dir), halt_threshold)
+    if run.kind == "cot":
+        if attempts > 1 and given != click.core.ParameterSource.DEFAULT:
+            raise click.UsageError("--attempts is for models that answer in segments; a chain-"
+                                   "of-thought run decodes once (try --beams)")
+        attempts = 1
+    settings = _attempt_settings(attempts, attempt_noise, no_symmetry, attempts_all)
     family = run.family
     text, source = read_text(puzzle)
     try:
@@ -533,7 +600,7 @@ def solve_command(
     if not parsed:
         raise PuzzleError("no puzzle found", source=source)
     answers = solve_puzzles(run, [p.grid for p in parsed], segments, beams=beams,
-                            max_segments=max_segments)
+                            max_segments=max_segments, attempts=settings)
     records = [_answer_record(family, n, p.line, a)
                for n, (p, a) in enumerate(zip(parsed, answers, strict=True), start=1)]
     _print_answers(run, records, answers, show_steps, output)
@@ -573,10 +640,12 @@ def _default_preset(family: str, size: int) -> str:
               help="Use this dataset instead of building one.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for the data, the runs and comparison.md (rerun to resume).")
+@attempt_options()
 def compare_command(family: str, size: int | None, difficulty: str | None, models: str,
                     budget: str, budget_kind: str, seeds: int, n_train: int, n_test: int,
                     preset: str | None, overrides: tuple[str, ...], data_path: Path | None,
-                    out: Path) -> None:
+                    out: Path, attempts: int, attempt_noise: float, no_symmetry: bool,
+                    attempts_all: bool) -> None:
     """Train several models under one budget on the same data, evaluate them on the same test
     set, and write OUT/comparison.md, comparison.json and comparison.png."""
     from eval.compare import Comparison, compare, parse_budget
@@ -589,7 +658,8 @@ def compare_command(family: str, size: int | None, difficulty: str | None, model
     spec = Comparison(family, size, difficulty, [m.strip() for m in models.split(",")],
                       parse_budget(budget, budget_kind), budget_kind, seeds, n_train, n_test,
                       preset or _default_preset(family, size), list(overrides),
-                      str(data_path) if data_path else None)
+                      str(data_path) if data_path else None,
+                      _attempt_settings(attempts, attempt_noise, no_symmetry, attempts_all))
     compare(spec, out, echo=lambda line: click.echo(line, err=True))
     click.echo((out / "comparison.md").read_text().rstrip("\n"))
 

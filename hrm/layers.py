@@ -477,6 +477,21 @@ def rotary_for(positions: str, hidden: int, heads: int, max_len: int) -> RotaryE
     return RotaryEmbedding(hidden // heads, max_len) if positions == "rope" else None
 
 
+@dataclass
+class StateNoise:
+    """Gaussian noise a model adds to its recurrent state after every update, with a standard
+    deviation per example: one way a test-time attempt varies the computation (a deviation of
+    0 leaves that example's run exactly as it was). States are normalised (rms 1 per cell),
+    so the deviation is relative to the state's own scale."""
+
+    std: torch.Tensor  # [B]
+    generator: torch.Generator | None = None  # None: torch's global generator
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:  # [B, L, D]
+        noise = torch.randn(z.shape, generator=self.generator, device=z.device, dtype=z.dtype)
+        return z + self.std.to(z.dtype).view(-1, 1, 1) * noise
+
+
 def halting_head(hidden: int, bias: float) -> nn.Linear:
     """A Q head giving (halt, continue) values; zero weights, so both start at ``bias`` (a
     negative bias keeps early training from halting at once)."""

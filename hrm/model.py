@@ -41,6 +41,7 @@ from hrm.layers import (
     Block,
     Linear,
     RotaryEmbedding,
+    StateNoise,
     TokenEmbedding,
     check_feedback_threshold,
     check_grid_conv,
@@ -200,12 +201,14 @@ class HRM(nn.Module):
         )
 
     def forward(
-        self, state: State, inputs: torch.Tensor, cycles: tuple[int, int] | None = None
+        self, state: State, inputs: torch.Tensor, cycles: tuple[int, int] | None = None,
+        noise: StateNoise | None = None,
     ) -> tuple[State, torch.Tensor, torch.Tensor]:
         """One segment: (new state, detached; logits [B, L, V]; Q-values [B, 2]).
 
-        ``cycles`` (h_cycles, l_cycles) overrides the config's for this call. A segment is the
-        model's forward pass, so DistributedDataParallel can wrap it."""
+        ``cycles`` (h_cycles, l_cycles) overrides the config's for this call. ``noise`` is
+        added to ``z_L`` and ``z_H`` after each of their updates (test-time attempts). A
+        segment is the model's forward pass, so DistributedDataParallel can wrap it."""
         cfg = self.config
         h_cycles, l_cycles = cycles or (cfg.h_cycles, cfg.l_cycles)
         if self.feedback is not None:
@@ -228,8 +231,12 @@ class HRM(nn.Module):
         for step in range(total):
             with torch.set_grad_enabled(torch.is_grad_enabled() and step >= first_grad):
                 z_low = self.low(z_low, z_high + x, self.rotary, bias)
+                if noise is not None:
+                    z_low = noise(z_low)
                 if (step + 1) % l_cycles == 0:
                     z_high = self.high(z_high, z_low, self.rotary, bias)
+                    if noise is not None:
+                        z_high = noise(z_high)
         logits = self.output_head(z_high)
         q_values = self.q_head(z_high.mean(dim=1)).float()
         board = self.feedback.board(logits) if self.feedback is not None else None

@@ -111,6 +111,25 @@ class Symmetry:
         """Apply to flat tokens ``[..., n*n]``."""
         return self.value_map[tokens[..., self.cell_perm]]
 
+    def inverse(self) -> Symmetry:
+        """The symmetry that undoes this one: ``s.inverse().apply(s.apply(t)) == t``."""
+        return Symmetry(np.argsort(self.cell_perm), np.argsort(self.value_map).astype(np.uint8))
+
+
+@dataclass
+class RuleCheck:
+    """What the family's rules say of an answer, without the reference solution.
+
+    ``passes``: the answer keeps the puzzle and obeys every rule (Sudoku: it is a solution;
+    maze: one simple start-to-goal path over open cells). ``cost``: lower is better among
+    answers that pass (a maze path's length; 0 for Sudoku). ``best``: no answer can do better,
+    so a search for answers may stop here (a Sudoku solution; a maze path of the shortest
+    length)."""
+
+    passes: bool
+    cost: int = 0
+    best: bool = False
+
 
 @dataclass
 class Solution:
@@ -161,6 +180,12 @@ class PuzzleFamily(ABC):
     @abstractmethod
     def grade(self, puzzle: Grid, answer: Grid, solution: Grid | None = None) -> Grade:
         """Whether ``answer`` correctly solves ``puzzle``; if not, which rule and which cell."""
+
+    def check_answer(self, puzzle: Grid, answer: Grid) -> RuleCheck:
+        """The rule check of an answer. Default: the grader, for families where an answer that
+        keeps every rule is a correct one (each family's grade never reads a solution)."""
+        solved = self.grade(puzzle, answer).solved
+        return RuleCheck(passes=solved, best=solved)
 
     @abstractmethod
     def tier(self, difficulty: float) -> str:

@@ -39,6 +39,7 @@ from .base import (
     Parsed,
     ParseError,
     PuzzleFamily,
+    RuleCheck,
     RuleError,
     Solution,
     Symmetry,
@@ -456,6 +457,28 @@ class MazeFamily(PuzzleFamily):
             return Grade(solved=True, exact=exact)
         verdict.exact = exact
         return verdict
+
+    def check_answer(self, puzzle: Grid, answer: Grid) -> RuleCheck:
+        """Passes when the marked cells, start and goal form one simple start-to-goal path
+        over open cells (nothing else changed); its cost is the path's length in steps, and it
+        is ``best`` at the shortest length, which breadth-first search on the puzzle gives."""
+        puzzle, answer = np.asarray(puzzle), np.asarray(answer)
+        if _check_cells(puzzle, answer) is not None:
+            return RuleCheck(passes=False)
+        drawn = np.isin(answer, (PATH, START, GOAL))
+        padded = np.pad(drawn, 1)
+        beside = (padded[:-2, 1:-1].astype(np.int8) + padded[2:, 1:-1] + padded[1:-1, :-2]
+                  + padded[1:-1, 2:])  # drawn neighbours of every cell
+        ends = (answer == START) | (answer == GOAL)
+        if (beside[ends] != 1).any() or (beside[answer == PATH] != 2).any():
+            return RuleCheck(passes=False)  # a branch, a loop beside the path, or a dead end
+        cells, open_bits, start, goal = _read(puzzle)
+        drawn_bits = cells.from_mask(drawn)
+        if reduce(or_, cells.layers(drawn_bits, start)) != drawn_bits:
+            return RuleCheck(passes=False)  # a start-to-goal path and, apart from it, a loop
+        steps = int(drawn.sum()) - 1
+        shortest = len(cells.layers(open_bits, start, stop=goal)) - 1
+        return RuleCheck(passes=True, cost=steps, best=steps == shortest)
 
     # -- symmetries --------------------------------------------------------------------------
 
