@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from eval.attempts import AttemptSettings
 from eval.compare import (
     Comparison,
     compare,
@@ -108,6 +109,23 @@ def test_the_table_has_learned_halting_beside_the_training_segments():
     assert "| 86.1% (82.1–90.0) | 95.9% (95.8–96.0) |" in hrm and "2.8 of 8 segments" in hrm
     assert "| 5.0% (3.0–7.0) | — |" in one_pass  # one seed: its Wilson interval
     assert "| 10.0% (8.0–12.0) | — |" in cot and "230 tokens" in cot
+
+
+def test_the_table_gives_every_segment_model_the_same_attempts():
+    spec = Comparison("sudoku", 9, "easy", ["hrm", "cot"], 1800.0,
+                      attempts=AttemptSettings(16))
+    hrm_result = fake_result(0.8, 8, 0.9)
+    hrm_result["attempts"] = {"points": [{"solved": {"rate": 0.99, "low": 0.98, "high": 0.995},
+                                          "mean_attempts": 1.3, "inference_flops": 3e9}]}
+    rows = [summarise("hrm", [hrm_result]), summarise("cot", [fake_result(0.1, None, None)])]
+    table = comparison_markdown(spec, rows)
+    assert "16 attempts (random symmetries; anytime)" in table
+    hrm, cot = (next(line for line in table.splitlines() if line.startswith(f"| {name} |"))
+                for name in spec.models)
+    assert hrm.endswith("| 99.0% (98.0–99.5) | 1.30 | 3.00e+09 |")
+    assert cot.endswith("| — | — | — |") and "attempts for it are not built" in table
+    header = next(line for line in table.splitlines() if line.startswith("| model"))
+    assert header.count("|") == hrm.count("|")
 
 
 def test_quickstart_builds_trains_compares_and_solves(tmp_path, capsys):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from eval.attempts import RULES
 from hrm.cli import cli, main
 from puzzles import make_family
 from puzzles.dataset import PuzzleDataset
@@ -96,6 +97,9 @@ def test_a_higher_halt_threshold_uses_at_least_as_many_segments(run_dir, tmp_pat
     (["--family", "maze"], "solves 4×4 sudoku, not 4×4 maze"),
     (["--data", "/no/such/data"], "/no/such/data"),
     (["--halt-threshold", "1"], "--halt-threshold"),
+    (["--attempts", "0"], "--attempts"),
+    (["--attempts", "2000"], "attempts must be between 1 and 1024"),
+    (["--attempts", "4", "--attempt-noise", "-0.5"], "attempt noise must be a finite"),
 ])
 def test_eval_bad_input_is_one_line_and_exit_2(run_dir, capsys, args, message):
     code, err = exit_and_stderr(capsys, "eval", run_dir, *args)
@@ -109,9 +113,35 @@ def test_eval_of_a_directory_that_is_not_a_run(tmp_path, capsys):
 
 
 def test_solve_prints_the_answer_verdict_and_segments(run_dir, solved_puzzle):
-    code, out, _ = hrm("solve", run_dir, solved_puzzle)
+    code, out, _ = hrm("solve", run_dir, solved_puzzle, "--attempts", 1)
     assert code == 0, out
     assert out.startswith("#1 (line 1): correct; ") and "halting confidence" in out
+
+
+def test_solve_says_how_many_attempts_it_used_and_whether_the_rules_pass(run_dir):
+    data = PuzzleDataset(run_dir / "data", "test")
+    family = data.family
+    lines = [family.format(family.decode(row), style="line").strip() for row in data.inputs]
+    _, once, _ = hrm("solve", run_dir, "-", "--format", "json", "--attempts", 1,
+                     stdin="\n".join(lines))
+    code, out, _ = hrm("solve", run_dir, "-", "--format", "json", stdin="\n".join(lines))
+    once, records = json.loads(once), json.loads(out)
+    assert sum(r["solved"] for r in records) > sum(r["solved"] for r in once)
+    assert code == (0 if all(r["solved"] for r in records) else 1)
+    for record in records:  # the default: up to 64 attempts, stopping at a passing answer
+        assert 1 <= record["attempts"] <= 64 and record["passes_rules"] == record["solved"]
+        assert record["chosen_by"] in RULES and 0 <= record["attempt"] < record["attempts"]
+    _, text, _ = hrm("solve", run_dir, lines[0])
+    assert "attempt" in text.splitlines()[0] and "the rules" in text.splitlines()[0]
+
+
+def test_eval_prints_and_plots_the_curve_against_attempts(run_dir, tmp_path):
+    code, out, _ = hrm("eval", run_dir, "--attempts", 8, "--halting", "--attempt-noise", 0.1,
+                       "--json", tmp_path / "r.json", "--plots", tmp_path / "plots")
+    assert code == 0 and "rate by attempts allowed" in out and "chosen by" in out
+    attempts = json.loads((tmp_path / "r.json").read_text())["attempts"]
+    assert [p["attempts"] for p in attempts["points"]] == [1, 2, 4, 8]
+    assert attempts["settings"]["noise"] == 0.1 and (tmp_path / "plots/attempts.png").is_file()
 
 
 def test_solve_many_from_stdin_with_exit_code_1_when_some_are_wrong(run_dir):
@@ -158,6 +188,13 @@ def test_show_steps_prints_every_segment_and_marks_changes(run_dir, solved_puzzl
      "holds a 9×9 sudoku but"),
     (["1.3..4.2..1.2.4.", "--segments", "2", "--max-segments", "8"],
      "--segments runs exactly N"),
+    (["1.3..4.2..1.2.4.", "--attempts", "0"], "--attempts"),
+    (["1.3..4.2..1.2.4.", "--attempts", "-3"], "--attempts"),
+    (["1.3..4.2..1.2.4.", "--attempts", "many"], "--attempts"),
+    (["1.3..4.2..1.2.4.", "--attempts", "10000000"], "attempts must be between 1 and 1024"),
+    (["1.3..4.2..1.2.4.", "--attempt-noise", "nan"], "attempt noise must be a finite"),
+    (["1.3..4.2..1.2.4.", "--no-symmetry"], "something to vary them"),
+    (["1.3..4.2..1.2.4.", "--attempts", "4", "--show-steps"], "--show-steps shows the"),
 ])
 def test_solve_bad_input_is_one_line_and_exit_2(run_dir, capsys, args, message):
     code, err = exit_and_stderr(capsys, "solve", run_dir, *args)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from puzzles.base import NoSolutionError, ParseError, PuzzleError, RuleError
+from puzzles.base import NoSolutionError, ParseError, PuzzleError, RuleCheck, RuleError
 from puzzles.maze import (
     GOAL,
     OPEN,
@@ -519,3 +519,30 @@ def test_answers_may_mark_a_path_and_must_be_one_maze():
         family.parse_answer(text_with({}) + "\n" + text_with({}))
     with pytest.raises(ParseError, match="expected one puzzle, found 0"):
         family.parse("\n\n")
+
+
+def test_the_rule_check_passes_any_simple_path_and_calls_the_shortest_best():
+    puzzle = maze(["S.G..", ".....", ".....", ".....", "....."])
+    family = MazeFamily(5)
+    short = family.check_answer(puzzle, draw(puzzle, [(0, 1)]))
+    assert short == RuleCheck(passes=True, cost=2, best=True)
+    around = draw(puzzle, [(1, 0), (2, 0), (2, 1), (2, 2), (1, 2)])
+    assert family.check_answer(puzzle, around) == RuleCheck(passes=True, cost=6, best=False)
+    assert not family.grade(puzzle, around).solved  # the grader wants the shortest
+    branch = draw(puzzle, [(0, 1), (1, 1)])  # a dead end off the path
+    loop_apart = draw(puzzle, [(0, 1), (3, 3), (3, 4), (4, 3), (4, 4)])
+    for answer in (puzzle, branch, loop_apart, draw(puzzle, [(1, 0), (1, 1)])):
+        assert not family.check_answer(puzzle, answer).passes
+
+
+@given(seed=SEEDS, index=st.integers(0, 7))
+@settings(max_examples=30)
+def test_solutions_pass_the_rule_check_in_every_orientation(seed, index):
+    family = MazeFamily(9)
+    puzzle, solution, _ = family.generate(np.random.default_rng(seed), "medium")
+    sym = family.symmetry(index)
+    moved = family.decode(sym.apply(family.encode(solution)))
+    moved_puzzle = family.decode(sym.apply(family.encode(puzzle)))
+    assert family.check_answer(moved_puzzle, moved).best
+    back = sym.inverse().apply(family.encode(moved))
+    assert np.array_equal(back, family.encode(solution))

@@ -711,3 +711,20 @@ def test_encode_decode_round_trip(n, data):
     padded = tokens.copy()
     padded[0] = 0  # padding decodes to a blank
     assert family.decode(padded)[0, 0] == 0
+
+
+@given(n=st.sampled_from(SIZES), seed=SEEDS)
+@settings(max_examples=40)
+def test_a_symmetry_is_undone_by_its_inverse_and_keeps_the_rules(n, seed):
+    family = FAMILY[n]
+    puzzle, solution = solved_pair(n, seed)
+    sym = family.random_symmetry(np.random.default_rng(seed))
+    moved = sym.apply(family.encode(solution))
+    assert np.array_equal(sym.inverse().apply(moved), family.encode(solution))
+    moved_puzzle = family.decode(sym.apply(family.encode(puzzle)))
+    check = family.check_answer(moved_puzzle, family.decode(moved))
+    assert check.passes and check.best  # a solution of the moved puzzle, by the rules alone
+    wrong = solution.copy()
+    wrong[puzzle == 0] = wrong[puzzle == 0] % n + 1  # every blank changed: a unit repeats
+    if (puzzle == 0).any():
+        assert not family.check_answer(puzzle, wrong).passes
