@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -79,6 +80,16 @@ def test_compare_trains_evaluates_tabulates_and_resumes(tmp_path, capsys):
     assert (tmp_path / "runs" / "hrm-seed0" / "evaluation.json").stat().st_mtime == stamp
     saved = json.loads((tmp_path / "comparison.json").read_text())
     assert saved["rows"][0]["model"] == "hrm"
+    # attempts asked for later are measured on the kept runs, for both models alike
+    with_attempts = replace(spec, attempts=AttemptSettings(4))
+    rows = compare(with_attempts, tmp_path, progress=False, echo=lambda line: None)
+    for row in rows:
+        assert 1 <= row["attempts_used"] <= 4
+        result = json.loads((tmp_path / "runs" / f"{row['model']}-seed0" / "evaluation.json")
+                            .read_text())
+        rates = [point["solved"]["rate"] for point in result["attempts"]["points"]]
+        assert rates == sorted(rates) and row["attempts_mean"] == rates[-1]
+    assert "with attempts" in (tmp_path / "comparison.md").read_text()
 
 
 def fake_result(solved: float, segments: int | None, halting: float | None) -> dict:
