@@ -6,9 +6,10 @@
     result = evaluate(run, PuzzleDataset("data/sudoku", "test"))
 """
 
+from eval.attempts import AttemptSettings
 from eval.evaluate import evaluate, wilson_interval
 from eval.runs import Run, RunError, load_run
 from eval.solve import Answer, solve_puzzles
 
-__all__ = ["Answer", "Run", "RunError", "evaluate", "load_run", "solve_puzzles",
+__all__ = ["Answer", "AttemptSettings", "Run", "RunError", "evaluate", "load_run", "solve_puzzles",
            "wilson_interval"]
