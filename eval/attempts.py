@@ -229,7 +229,7 @@ class _Stream:
         self.pending: deque[_Puzzle] = deque()  # puzzles with attempts of their wave to start
         self.device = next(run.model.parameters()).device
         self.generator = torch.Generator(self.device).manual_seed(settings.seed * 1009 + index)
-        # the batch: one place per running attempt
+        # the batch: one place per running attempt, with the symmetry that undoes its own
         self.places: list[tuple[_Puzzle, int, Symmetry | None]] = []
         self.done = np.zeros(0, dtype=np.int64)  # segments each place has run
         self.tokens = torch.zeros(0, inputs.shape[1], dtype=torch.long, device=self.device)
@@ -242,12 +242,9 @@ class _Stream:
             self.fill()
             if not self.places:
                 return
-            noise = StateNoise(self.std, self.generator) if self.settings.noise else None
-            if noise is None:
-                self.state, logits, q_values = self.run.model(self.state, self.tokens)
-            else:
-                self.state, logits, q_values = self.run.model(self.state, self.tokens,
-                                                              noise=noise)
+            # without noise, the call training makes (the one a compiled graph was made for)
+            extra = {"noise": StateNoise(self.std, self.generator)} if self.settings.noise else {}
+            self.state, logits, q_values = self.run.model(self.state, self.tokens, **extra)
             self.done += 1
             stop = self.done >= self.segments
             if self.halting:
@@ -278,6 +275,7 @@ class _Stream:
             return
         tokens = np.stack([self.inputs[p.row] if s is None else s.apply(self.inputs[p.row])
                            for p, _, s in new])
+        new = [(p, a, None if s is None else s.inverse()) for p, a, s in new]  # for answers
         std = [self.settings.noise if attempt > 0 else 0.0 for _, attempt, _ in new]
         self.places += new
         self.done = np.concatenate([self.done, np.zeros(len(new), dtype=np.int64)])
@@ -300,9 +298,9 @@ class _Stream:
         confidence = halt_confidence(q_values.float(), self.run.halt_only).cpu().numpy()
         leaving = set(places.tolist())
         for place, answer in zip(places, answers.astype(np.uint8), strict=True):
-            puzzle, attempt, symmetry = self.places[place]
-            if symmetry is not None:
-                answer = symmetry.inverse().apply(answer)
+            puzzle, attempt, undo = self.places[place]
+            if undo is not None:
+                answer = undo.apply(answer)
             check = family.check_answer(puzzle.grid, family.decode(answer))
             puzzle.spent[attempt] = int(self.done[place])
             puzzle.running -= 1
