@@ -77,6 +77,11 @@ class AttemptSettings:
             raise ValueError("attempts after the first need something to vary them: random "
                              "symmetries or state noise (each would repeat the first attempt)")
 
+    def record(self, max_segments: int) -> dict:
+        """These settings and the segments each attempt may run, as results store them."""
+        return {"count": self.count, "symmetry": self.symmetry, "noise": self.noise,
+                "run_all": self.run_all, "seed": self.seed, "max_segments": max_segments}
+
     def describe(self) -> str:
         """``64 attempts (random symmetries, state noise 0.1; anytime)``."""
         if self.count == 1:

@@ -175,16 +175,12 @@ def run_one(spec: Comparison, name: str, seed: int, data: Path, folder: Path,
         result = json.loads(result_file.read_text())
     else:
         result = train_and_evaluate(spec, name, seed, data, folder, progress)
-    wanted = spec.attempts
-    if wanted.count > 1 and result["segments"] is not None:
+    wanted, segments = spec.attempts, result["segments"]  # the run's training segments
+    if wanted.count > 1 and segments is not None:
         measured = result.get("attempts")
-        run = load_run(folder)
-        settings = {"count": wanted.count, "symmetry": wanted.symmetry, "noise": wanted.noise,
-                    "run_all": wanted.run_all, "seed": wanted.seed,
-                    "max_segments": run.max_segments}
-        if not measured or measured["settings"] != settings:
-            result["attempts"] = attempt_measures(run, PuzzleDataset(data, "test"), wanted,
-                                                  run.max_segments)
+        if not measured or measured["settings"] != wanted.record(segments):
+            result["attempts"] = attempt_measures(load_run(folder), PuzzleDataset(data, "test"),
+                                                  wanted, segments)
             write_json_atomic(result_file, result)
     return result
 

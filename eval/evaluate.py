@@ -221,9 +221,7 @@ def attempt_measures(run: Run, dataset: PuzzleDataset, settings: AttemptSettings
         })
     chosen_by = Counter(RULES[r] for r in trace.rule[:, -1].tolist())
     return {
-        "settings": {"count": settings.count, "symmetry": settings.symmetry,
-                     "noise": settings.noise, "run_all": settings.run_all,
-                     "seed": settings.seed, "max_segments": cap},
+        "settings": settings.record(cap),
         "describe": settings.describe(),
         "points": points,
         "chosen_by": {rule: chosen_by[rule] for rule in RULES if chosen_by[rule]},
