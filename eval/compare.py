@@ -42,7 +42,7 @@ from hrm.flops import cot_training_flops, training_step_flops
 from hrm.presets import preset
 from hrm.train import RunConfig, apply_override, build_config, train
 from puzzles import make_family
-from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset
+from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset, read_meta
 
 BUDGET_KINDS = ("time", "examples", "flops")
 # what each model of a comparison is: its kind and the settings that make it that model
@@ -117,6 +117,50 @@ def prepare_data(spec: Comparison, out: Path) -> Path:
     return path
 
 
+def read_json(path: Path, text: str | None = None) -> dict:
+    """A JSON object from ``path`` (or one of its lines, ``text``), or an error naming it."""
+    try:
+        value = json.loads(path.read_text() if text is None else text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: invalid JSON ({err}); delete it to redo that step") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object; delete it to redo that step")
+    return value
+
+
+SPEC_FILE = "spec.json"  # what the runs in a comparison folder were trained under
+
+
+def runs_spec(spec: Comparison, data: Path) -> dict[str, Any]:
+    """The settings that decide what a comparison's runs are: two comparisons that agree on
+    these can share runs (more models, more seeds or other attempts add to them)."""
+    meta = read_meta(data)
+    return {"family": meta["family"], "size": meta["size"],
+            "difficulty": meta.get("difficulty"), "data": meta.get("sha256"),
+            "budget": spec.budget, "budget_kind": spec.budget_kind, "preset": spec.preset,
+            "overrides": list(spec.overrides)}
+
+
+def claim_folder(spec: Comparison, out: Path, data: Path) -> None:
+    """Record the spec in ``out``, or refuse when ``out`` already holds runs made under
+    another: reusing them would put another spec's results under this one's title."""
+    wanted = runs_spec(spec, data)
+    path = out / SPEC_FILE
+    if not path.is_file():
+        if (out / "runs").is_dir() and any((out / "runs").iterdir()):
+            raise ValueError(f"{out} holds runs from an earlier version of hrm compare whose "
+                             "settings were not recorded; use another --out")
+        write_json_atomic(path, wanted)
+        return
+    found = read_json(path)
+    for key, value in wanted.items():
+        if found.get(key) != value:
+            shown = "other data" if key == "data" else f"{found.get(key)!r}"
+            now = "this data" if key == "data" else f"{value!r}"
+            raise ValueError(f"{out} holds runs made with {key} {shown}, not {now}: "
+                             "use another --out, or the settings it was made with")
+
+
 def step_flops(config: RunConfig, data: Path) -> float:
     """Estimated training FLOPs of one step on one example at full depth."""
     dataset = PuzzleDataset(data, "train")
@@ -172,7 +216,7 @@ def run_one(spec: Comparison, name: str, seed: int, data: Path, folder: Path,
     spec's attempts measured (once per set of attempt settings)."""
     result_file = folder / "evaluation.json"
     if result_file.is_file():
-        result = json.loads(result_file.read_text())
+        result = read_json(result_file)
     else:
         result = train_and_evaluate(spec, name, seed, data, folder, progress)
     wanted, segments = spec.attempts, result["segments"]  # the run's training segments
@@ -191,7 +235,8 @@ def train_and_evaluate(spec: Comparison, name: str, seed: int, data: Path, folde
     train(config, folder, resume=has_checkpoint(folder), progress=progress)
     run = load_run(folder)
     result = evaluate(run, PuzzleDataset(data, "test"))
-    metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    metrics = [read_json(folder / "metrics.jsonl", line) for line in
+               (folder / "metrics.jsonl").read_text().splitlines()]
     result["train_seconds"] = max(m.get("train_seconds", 0.0) for m in metrics)
     result["train_steps"] = run.step
     result["training_flops"] = step_flops(config, data) * config.train.batch_size * run.step
@@ -316,6 +361,7 @@ def compare(spec: Comparison, out: str | Path, progress: bool = True, echo=print
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = prepare_data(spec, out)
+    claim_folder(spec, out, data)
     results: dict[str, list[dict]] = {}
     for name in spec.models:
         for seed in range(spec.seeds):

@@ -27,9 +27,9 @@ from baselines.transformer import TransformerConfig
 from hrm.act import halt_confidence, wants_halt
 from hrm.checkpoint import CHECKPOINT, has_checkpoint, load_checkpoint
 from hrm.model import HRMConfig
-from hrm.train import RunConfig, build_model, one_pass
+from hrm.train import RunConfig, build_model, check_types, one_pass
 from puzzles.base import PuzzleFamily
-from puzzles.dataset import BuildSpec, family_of
+from puzzles.dataset import BuildSpec, DatasetError, family_of, read_meta
 
 CONFIGS = {"hrm": HRMConfig, "transformer": TransformerConfig, "cot": CoTConfig}
 
@@ -50,11 +50,21 @@ class Run:
     family: PuzzleFamily
     step: int  # optimiser steps the checkpoint holds
     data: dict  # the training dataset's meta.json: family options, difficulty, seed
-    data_path: Path | None = None  # where the training dataset was (its test split is there)
+    # the training dataset (its test split is there), found wherever the run is evaluated
+    # from; None when no copy with the recorded hashes was found, and ``data_note`` says why
+    data_path: Path | None = None
     codec: CoTCodec | None = None  # chain of thought only
     # learned halting stops where the head's sigmoid passes this: the threshold chosen for
     # this checkpoint on validation puzzles (eval/halting.py), else the paper's 0.5
     halt_threshold: float = 0.5
+
+    data_note: str = ""
+
+    def own_data(self) -> Path:
+        """The run's own dataset, or a RunError saying where it was looked for."""
+        if self.data_path is None:
+            raise RunError(self.data_note)
+        return self.data_path
 
     @property
     def max_segments(self) -> int:
@@ -85,18 +95,30 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", dtype: str | 
         raise RunError(f"{path} has no checkpoint yet (train it first)")
     try:
         raw = json.loads(config_file.read_text())
+    except json.JSONDecodeError as err:
+        raise RunError(f"{config_file}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunError(f"{config_file}: cannot be read ({err})") from None
+    try:  # everything the model is built from is checked before it is built
+        if not isinstance(raw, dict):
+            raise ValueError("expected a JSON object")
         kind = raw.get("model_kind", "hrm")
+        if kind not in CONFIGS:
+            raise ValueError(f"unknown model kind {kind!r}")
         config = RunConfig.from_dict({k: raw[k] for k in ("data", "model", "act", "train")})
+        if not isinstance(raw["model_config"], dict) or not isinstance(raw["family"], dict):
+            raise ValueError("model_config and family must be objects")
         if kind == "cot":  # runs from before the answer form was a setting wrote the grid
             raw["model_config"].setdefault("answer", "grid")
+        check_types("model_config", CONFIGS[kind], raw["model_config"])
         model_config = CONFIGS[kind](**raw["model_config"])
         family = family_of(raw["family"])
+        model = build_model(model_config)
     except (KeyError, TypeError, ValueError) as error:
         raise RunError(f"{config_file}: not a config this version can read ({error})") from None
     dtype = dtype or config.train.dtype
     if dtype not in DTYPES:
         raise RunError(f"dtype must be fp32 or bf16, not {dtype!r}")
-    model = build_model(model_config)
     weights, trainer, info = load_checkpoint(path)
     average = {k.split("/", 1)[1]: v for k, v in trainer.items() if k.startswith("ema/")}
     if average:  # the EMA holds parameters only; buffers come from the model's own weights
@@ -108,11 +130,51 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", dtype: str | 
         raise RunError(f"{path / CHECKPOINT}: weights do not fit the config ({first})") from None
     model.to(device=device, dtype=DTYPES[dtype]).eval()
     codec = CoTCodec(family, model_config.answer) if kind == "cot" else None
-    data_path = Path(raw["data_path"]) if raw.get("data_path") else None
-    step = int(info["step"])
+    data_path, data_note = locate_data(path, raw)
+    step = info["step"]
     threshold = chosen_threshold(path, step)
     return Run(path, kind, config, model, family, step, raw["family"], data_path, codec,
-               0.5 if threshold is None else threshold)
+               0.5 if threshold is None else threshold, data_note)
+
+
+def locate_data(run_dir: Path, raw: dict) -> tuple[Path | None, str]:
+    """Where the run's training dataset is now, and, when it is nowhere, why.
+
+    A run records its dataset's path absolute and relative to the run directory, and the
+    dataset's hashes; runs from before record the path as given on the command line, relative
+    to wherever training ran. Every place it could be is tried, and the first dataset whose
+    hashes are the recorded ones is the run's, so a moved run, or one evaluated from another
+    directory, finds it, and a dataset changed since is never taken for it."""
+    recorded = raw.get("data_path")
+    if not recorded:
+        return None, f"{run_dir} records no dataset; pass --data"
+    candidates = []
+    if raw.get("data_path_from_run"):
+        candidates.append(run_dir / raw["data_path_from_run"])
+    candidates.append(Path(recorded))
+    candidates.append(run_dir / "data")
+    if not Path(recorded).is_absolute():
+        candidates += [folder / recorded for folder in run_dir.resolve().parents]
+    hashes = raw["family"].get("sha256")
+    changed = None
+    for candidate in candidates:
+        if not (candidate / "meta.json").is_file():
+            continue
+        try:
+            found = read_meta(candidate).get("sha256")
+        except DatasetError:
+            continue
+        if hashes is None or found == hashes:
+            return candidate, ""
+        changed = changed or (candidate, found)
+    if changed:
+        where, found = changed
+        names = sorted(set(hashes) | set(found or {}))
+        array = next((n for n in names if (found or {}).get(n) != hashes.get(n)), "an array")
+        return None, (f"the dataset at {where} is not the one {run_dir} was trained on "
+                      f"({array} differs); pass --data to evaluate on it anyway")
+    return None, (f"{run_dir}'s dataset is not at {recorded} (nor beside the run); pass "
+                  "--data DIR")
 
 
 def fresh_split(data: dict, count: int, seed: int, difficulty: str | None = None) -> BuildSpec:
@@ -187,6 +249,10 @@ def run_segments(
         raise ValueError("a chain-of-thought run decodes tokens: use run_cot")
     segments = 1 if run.max_segments == 1 else segments
     count, length = inputs.shape
+    if count == 0:  # no streams to start
+        return SegmentTrace(np.zeros((0, segments, length), dtype=np.uint8),
+                            np.zeros((0, segments), dtype=bool),
+                            np.zeros((0, segments), dtype=np.float32))
     trace = SegmentTrace(np.zeros((count, segments, length), dtype=np.uint8),
                          np.zeros((count, segments), dtype=bool),
                          np.zeros((count, segments), dtype=np.float32))

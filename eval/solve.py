@@ -53,20 +53,26 @@ def puzzle_problem(run: Run, puzzle: Grid) -> str | None:
 def solve_puzzles(
     run: Run, puzzles: list[Grid], segments: int | None = None, batch_size: int | None = None,
     beams: int = 1, max_segments: int | None = None, attempts: AttemptSettings | None = None,
+    progress=None,
 ) -> list[Answer]:
     """Check, solve and grade ``puzzles``. ``segments``: run exactly that many (no halting);
     default: learned halting with at most ``max_segments`` (default: the training segments).
     ``beams``: beam width of chain-of-thought decoding (1: greedy). ``attempts``: several
-    test-time attempts per puzzle (then no answer keeps its steps)."""
+    test-time attempts per puzzle (then no answer keeps its steps). ``progress``: a callable
+    given the puzzles done, twice per puzzle (checked, then answered)."""
     family = run.family
-    answers = [Answer(np.asarray(p), puzzle_problem(run, p)) for p in puzzles]
+    answers = []
+    for puzzle in puzzles:
+        answers.append(Answer(np.asarray(puzzle), puzzle_problem(run, puzzle)))
+        if progress:
+            progress(1 if answers[-1].problem is None else 2)
     todo = [a for a in answers if a.problem is None]
     if not todo:
         return answers
     inputs = np.stack([family.encode(a.puzzle) for a in todo])
     started = time.perf_counter()
     if run.kind == "cot":
-        decoded = run_cot(run, inputs, batch_size, beams=beams)
+        decoded = run_cot(run, inputs, batch_size, beams=beams, progress=progress)
         seconds = (time.perf_counter() - started) / len(todo)
         for i, item in enumerate(todo):
             item.tokens, item.seconds = int(decoded.tokens[i]), seconds
@@ -80,9 +86,11 @@ def solve_puzzles(
         return answers
     cap = segments or max_segments or run.max_segments
     if attempts is not None and attempts.count > 1:
-        _solve_in_attempts(run, todo, inputs, attempts, cap, segments is None, batch_size)
+        _solve_in_attempts(run, todo, inputs, attempts, cap, segments is None, batch_size,
+                           progress)
         return answers
-    trace = run_segments(run, inputs, cap, batch_size, stop_at_halt=segments is None)
+    trace = run_segments(run, inputs, cap, batch_size, progress=progress,
+                         stop_at_halt=segments is None)
     seconds = (time.perf_counter() - started) / len(todo)
     used = np.full(len(todo), trace.predictions.shape[1]) if segments else trace.halted_at(cap)
     for i, item in enumerate(todo):
@@ -97,9 +105,9 @@ def solve_puzzles(
 
 def _solve_in_attempts(run: Run, todo: list[Answer], inputs: np.ndarray,
                        settings: AttemptSettings, cap: int, halting: bool,
-                       batch_size: int | None) -> None:
+                       batch_size: int | None, progress) -> None:
     started = time.perf_counter()
-    trace = run_attempts(run, inputs, settings, cap, halting, batch_size)
+    trace = run_attempts(run, inputs, settings, cap, halting, batch_size, progress)
     seconds = (time.perf_counter() - started) / len(todo)
     for i, item in enumerate(todo):
         item.answer = run.family.decode(trace.answers[i, -1])

@@ -16,6 +16,6 @@ with open("examples/sudoku-4x4.txt") as file:
 for answer in solve_puzzles(run, puzzles):
     print(run.family.format(answer.answer), answer.grade, f"({answer.segments} segments)\n")
 
-result = evaluate(run, PuzzleDataset(run.data_path, "test"))  # the run's own test split
+result = evaluate(run, PuzzleDataset(run.own_data(), "test"))  # the run's own test split
 print(f"solved {result['solved']['rate']:.1%} of {result['puzzles']} test puzzles "
       f"(95% interval {result['solved']['low']:.1%}–{result['solved']['high']:.1%})")

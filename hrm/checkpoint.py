@@ -31,8 +31,12 @@ CHECKPOINT = "checkpoint"
 
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind
+        raise
 
 
 def save_checkpoint(
@@ -53,11 +57,49 @@ def has_checkpoint(run: Path) -> bool:
     return (run / CHECKPOINT / "trainer_state.json").is_file()
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, damaged or not ours; ``str()`` names the file."""
+
+
+# what trainer_state.json must hold, and of which type
+INFO_FIELDS = {"step": int, "epoch": int, "position": int, "optimizer": dict}
+
+
 def load_checkpoint(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict]:
+    """(model weights, trainer tensors, trainer info), each file checked as it is read."""
     folder = run / CHECKPOINT
-    info = json.loads((folder / "trainer_state.json").read_text())
-    model = load_file(folder / "model.safetensors")
-    return model, load_file(folder / "trainer_state.safetensors"), info
+    info = _read_info(folder / "trainer_state.json")
+    return _read_tensors(folder / "model.safetensors"), _read_tensors(
+        folder / "trainer_state.safetensors"), info
+
+
+def _read_info(path: Path) -> dict:
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: cannot be read ({err})") from None
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    for key, kind in INFO_FIELDS.items():
+        value = info.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):
+            wanted = "a count" if kind is int else "an object"
+            raise CheckpointError(f"{path}: {key!r} must be {wanted}, not {value!r}")
+    return info
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file; anything else (truncated, empty, a pickle) is refused by name.
+    safetensors parses a JSON header and raw bytes: nothing in the file is executed."""
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing")
+    try:
+        return load_file(path)
+    except Exception as err:  # SafetensorError is not exported under a stable name
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f"{path}: not a readable safetensors file ({reason})") from None
 
 
 def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

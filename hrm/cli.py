@@ -16,11 +16,16 @@ from pathlib import Path
 import click
 import numpy as np
 
+from hrm.progress import progress_bar
 from puzzles import FAMILIES, PuzzleError
 from puzzles.dataset import BuildSpec, DatasetError, PuzzleDataset, build_dataset, read_meta
 from puzzles.inputs import read_puzzles
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+SIZE = click.IntRange(min=1)
+# the most segments any option runs a puzzle for: training uses 4-16, and inference gains
+# nothing measurable past 4× training (BENCHMARKS.md), so more is a typo, not a plan
+SEGMENTS_CAP = 1024
 # ``hrm solve``'s attempts: a puzzle stops at its first answer that passes the rules, so most
 # use one; the others get up to this many (BENCHMARKS.md: test-time attempts)
 SOLVE_ATTEMPTS = 64
@@ -28,7 +33,9 @@ SOLVE_ATTEMPTS = 64
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hrm-puzzles")
-def cli() -> None:
+@click.option("--debug", is_flag=True,
+              help="Show the Python traceback of an unexpected error (to report it).")
+def cli(debug: bool) -> None:
     """Train small reasoning models to solve puzzles, and check, build and inspect puzzles."""
 
 
@@ -38,7 +45,7 @@ def cli() -> None:
 @cli.command()
 @click.argument("puzzle")
 @click.option("--family", type=click.Choice(FAMILIES), help="Puzzle family (default: detect).")
-@click.option("--size", type=int, help="Grid size n for n×n puzzles (default: detect).")
+@click.option("--size", type=SIZE, help="Grid size n for n×n puzzles (default: detect).")
 @click.option("--quiet", "-q", is_flag=True, help="Verdicts only, no solution grids.")
 def check(puzzle: str, family: str | None, size: int | None, quiet: bool) -> None:
     """Check PUZZLE (a puzzle string, a FILE of puzzles, or - for stdin).
@@ -81,7 +88,7 @@ def data() -> None:
 
 @data.command("build")
 @click.argument("family", type=click.Choice(FAMILIES))
-@click.option("--size", type=int, help="Grid size n (default: 9 for Sudoku, 15 for mazes).")
+@click.option("--size", type=SIZE, help="Grid size n (default: 9 for Sudoku, 15 for mazes).")
 @click.option("--difficulty", help="Tier: easy, medium, hard; Sudoku also extreme.")
 @click.option("--train", "n_train", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--test", "n_test", type=click.IntRange(min=0), default=1000, show_default=True)
@@ -111,8 +118,6 @@ def data_build(
     unique_path: bool,
 ) -> None:
     """Generate a FAMILY dataset (train and test splits) into --out."""
-    from tqdm import tqdm
-
     options: dict = {}
     if family == "maze":
         options = {"generator": generator, "wall_prob": wall_prob, "unique_path": unique_path}
@@ -121,7 +126,7 @@ def data_build(
         raise click.UsageError("--generator, --wall-prob and --unique-path are maze options")
     spec = BuildSpec(
         family=family,
-        size=size or (9 if family == "sudoku" else 15),
+        size=size if size is not None else (9 if family == "sudoku" else 15),
         difficulty=difficulty or ("easy" if family == "sudoku" else "hard"),
         train=n_train,
         test=n_test,
@@ -141,8 +146,7 @@ def data_build(
             param_hint="'--difficulty'",
         )
     label = f"{spec.family} {spec.size}×{spec.size} {spec.difficulty}"
-    # no bar when stderr is not a terminal, so that a failure there is one line
-    bar = tqdm(total=n_train + n_test, desc=label, unit="puzzle", file=sys.stderr, disable=None)
+    bar = progress_bar(total=n_train + n_test, desc=label, unit="puzzle")
     with bar:
         build_dataset(spec, out, workers=workers, force=force, progress=bar.update)
     meta = read_meta(out)
@@ -238,7 +242,7 @@ def _split_stats(ds: PuzzleDataset) -> dict:
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override one setting, e.g. --set train.lr=3e-4 (repeatable).")
 @click.option("--family", type=click.Choice(FAMILIES), help="Build data of this family.")
-@click.option("--size", type=int, help="Build data of this size.")
+@click.option("--size", type=SIZE, help="Build data of this size.")
 @click.option("--difficulty", help="Build data of this tier.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint.")
@@ -302,9 +306,34 @@ def _segment_list(text: str | None) -> list[int] | None:
     except ValueError:
         raise click.BadParameter(f"expected numbers separated by commas, got {text!r}",
                                  param_hint="--segments") from None
-    if any(v < 1 for v in values):
-        raise click.BadParameter("segments must be at least 1", param_hint="--segments")
+    if any(not 1 <= v <= SEGMENTS_CAP for v in values):
+        raise click.BadParameter(f"segments must be from 1 to {SEGMENTS_CAP}",
+                                 param_hint="--segments")
     return values
+
+
+def _check_output(path: Path | None, option: str, folder: bool = False) -> None:
+    """Refuse an output path that cannot be written, before a long computation, not after."""
+    if path is None:
+        return
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise click.BadParameter(f"{path} exists and is not a folder", param_hint=option)
+        return
+    if path.is_dir():
+        raise click.BadParameter(f"{path} is a folder; give a file name", param_hint=option)
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise click.BadParameter(f"{parent} is not a folder", param_hint=option)
+    if parent.is_dir() and not os.access(parent, os.W_OK):
+        raise click.BadParameter(f"cannot write in {parent}", param_hint=option)
+
+
+def _probability(ctx, param, value: float | None) -> float | None:
+    """A number strictly between 0 and 1 (click's FloatRange lets nan through)."""
+    if value is not None and not 0 < value < 1:
+        raise click.BadParameter(f"{value} is not between 0 and 1 (exclusive)")
+    return value
 
 
 def _fresh_test_set(run, difficulty: str | None, count: int, seed: int, folder: Path) -> Path:
@@ -320,14 +349,14 @@ def _fresh_test_set(run, difficulty: str | None, count: int, seed: int, folder: 
 
 
 HALT_THRESHOLD = click.option(
-    "--halt-threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    "--halt-threshold", type=float, callback=_probability,
     help="Learned halting stops a puzzle once the halt head's confidence passes this; higher "
     "stops later and solves more. Default: the run's own, chosen on validation puzzles after "
     "training (RUN/halting.json), else 0.5.")
 
 
 MAX_SEGMENTS = click.option(
-    "--max-segments", type=click.IntRange(min=1),
+    "--max-segments", type=click.IntRange(1, SEGMENTS_CAP),
     help="Learned halting: at most N segments a puzzle (default: the training segments); a "
     "model trained with 8 often solves more within 16 at little more cost on average.")
 
@@ -375,7 +404,7 @@ def _with_threshold(run, threshold: float | None):
               help="A dataset directory (default: the run's own dataset).")
 @click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
 @click.option("--family", type=click.Choice(FAMILIES), help="Check the run solves this family.")
-@click.option("--size", type=int, help="Check the run solves this size.")
+@click.option("--size", type=SIZE, help="Check the run solves this size.")
 @click.option("--difficulty", help="Tier of a fresh test set (with --count).")
 @click.option("--count", type=click.IntRange(min=1), help="Build a fresh test set of N puzzles.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the fresh set.")
@@ -426,13 +455,13 @@ def eval_command(
     --attempts, also the solve rate against test-time attempts."""
     import tempfile
 
-    from tqdm import tqdm
-
     from eval.evaluate import describe, evaluate
     from eval.report import evaluation_text, plot_evaluation, write_json
     from eval.runs import compile_run, load_run
 
     caps = _segment_list(segments_text)
+    _check_output(json_file, "--json")
+    _check_output(plots_dir, "--plots", folder=True)
     settings = _attempt_settings(attempts, attempt_noise, no_symmetry, attempts_all)
     if halting_only and caps is not None:
         raise click.UsageError("--halting measures learned halting alone: drop --segments")
@@ -445,8 +474,9 @@ def eval_command(
     if difficulty is not None and count is None:
         raise click.UsageError("--difficulty needs --count (it describes a fresh test set)")
     run = _with_threshold(load_run(run_dir), halt_threshold)
-    if (family and family != run.family.name) or (size and size != run.family.size):
-        wanted = f"{size or run.family.size}×{size or run.family.size} {family or run.family.name}"
+    if (family and family != run.family.name) or (size is not None and size != run.family.size):
+        side = run.family.size if size is None else size
+        wanted = f"{side}×{side} {family or run.family.name}"
         raise click.UsageError(f"{run_dir} solves {describe(run.family)}, not {wanted}")
     if compiled and run.kind == "cot":
         raise click.UsageError("--compile is for models that answer in segments, not for CoT")
@@ -461,10 +491,12 @@ def eval_command(
         if count is not None:
             data_path = _fresh_test_set(run, difficulty, count, seed, Path(scratch))
         elif data_path is None:
-            data_path = run.data_path
+            data_path = run.own_data()
         dataset = PuzzleDataset(data_path, split)
+        if not len(dataset):
+            raise DatasetError(f"{data_path}: the {split} split holds no puzzles")
         total = min(len(dataset), limit or len(dataset)) * (2 if attempts > 1 else 1)
-        with tqdm(total=total, unit="puzzle", desc="evaluating", leave=False) as bar:
+        with progress_bar(total=total, unit="puzzle", desc="evaluating", leave=False) as bar:
             result = evaluate(run, dataset, caps, batch_size, limit, progress=bar.update,
                               beams=beams, halting_only=halting_only,
                               max_segments=max_segments, attempts=settings)
@@ -545,7 +577,7 @@ def _print_answers(run, records: list[dict], answers: list, show_steps: bool, ou
 @cli.command("solve")
 @click.argument("run_dir", metavar="RUN", type=click.Path(path_type=Path))
 @click.argument("puzzle")
-@click.option("--segments", type=click.IntRange(min=1),
+@click.option("--segments", type=click.IntRange(1, SEGMENTS_CAP),
               help="Run exactly N segments (default: learned halting, at most the training "
               "segments).")
 @click.option("--show-steps", is_flag=True,
@@ -570,7 +602,7 @@ def solve_command(
     from eval.evaluate import describe
     from eval.runs import load_run
     from eval.solve import solve_puzzles
-    from puzzles.inputs import detect, read_text
+    from puzzles.inputs import check_size, detect, read_text
 
     if segments is not None and max_segments is not None:
         raise click.UsageError("--segments runs exactly N, --max-segments caps learned halting: "
@@ -596,11 +628,16 @@ def solve_command(
     if found and found != (family.name, family.size):
         raise click.UsageError(f"{source} holds a {found[1]}×{found[1]} {found[0]} but "
                                f"{run_dir} solves {describe(family)}")
+    check_size(text, family, source)
     parsed = family.parse_many(text, source)
     if not parsed:
         raise PuzzleError("no puzzle found", source=source)
-    answers = solve_puzzles(run, [p.grid for p in parsed], segments, beams=beams,
-                            max_segments=max_segments, attempts=settings)
+    # a bar only for many puzzles: a few are answered before one would be worth drawing
+    with progress_bar(total=2 * len(parsed), desc="solving", unit="step", leave=False,
+                      disable=len(parsed) < 100) as bar:
+        answers = solve_puzzles(run, [p.grid for p in parsed], segments, beams=beams,
+                                max_segments=max_segments, attempts=settings,
+                                progress=bar.update)
     records = [_answer_record(family, n, p.line, a)
                for n, (p, a) in enumerate(zip(parsed, answers, strict=True), start=1)]
     _print_answers(run, records, answers, show_steps, output)
@@ -620,7 +657,7 @@ def _default_preset(family: str, size: int) -> str:
 
 @cli.command("compare")
 @click.option("--family", type=click.Choice(FAMILIES), default="sudoku", show_default=True)
-@click.option("--size", type=int, help="Grid size (default: 9 for Sudoku, 15 for mazes).")
+@click.option("--size", type=SIZE, help="Grid size (default: 9 for Sudoku, 15 for mazes).")
 @click.option("--difficulty", help="Tier (default: easy for Sudoku, hard for mazes).")
 @click.option("--models", default="hrm,transformer", show_default=True,
               help="Comma-separated: hrm, transformer, transformer-segments (HRM's segment "
@@ -653,7 +690,7 @@ def compare_command(family: str, size: int | None, difficulty: str | None, model
     if data_path is not None:
         meta = read_meta(data_path)
         family, size, difficulty = meta["family"], meta["size"], meta["difficulty"]
-    size = size or (9 if family == "sudoku" else 15)
+    size = size if size is not None else (9 if family == "sudoku" else 15)
     difficulty = difficulty or ("easy" if family == "sudoku" else "hard")
     spec = Comparison(family, size, difficulty, [m.strip() for m in models.split(",")],
                       parse_budget(budget, budget_kind), budget_kind, seeds, n_train, n_test,
@@ -695,9 +732,11 @@ def quickstart_command(out: Path, budget: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; user errors become one line on stderr and exit code 2."""
+    """Run the CLI. User errors become one line on stderr and exit code 2; anything else, a
+    fault of ours, one line and exit code 3 (``hrm --debug ...`` shows its traceback)."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="hrm", standalone_mode=False)
+        cli.main(args=args, prog_name="hrm", standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.exceptions.Abort:
@@ -709,9 +748,21 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(EXIT_OK)
         click.echo(f"hrm: error: {err.format_message()}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    except (PuzzleError, DatasetError, ValueError, OSError, RuntimeError) as err:
-        click.echo(f"hrm: error: {err}", err=True)
+    except (PuzzleError, DatasetError, ValueError, OSError) as err:
+        click.echo(f"hrm: error: {_first_line(err)}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    except Exception as err:
+        if "--debug" in args[: args.index("--") if "--" in args else len(args)]:
+            raise
+        click.echo(f"hrm: internal error: {type(err).__name__}: {_first_line(err)} (a fault of "
+                   "hrm, not of your input; rerun with hrm --debug ... for the traceback, "
+                   "and please report it)", err=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
 
 
 if __name__ == "__main__":

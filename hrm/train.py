@@ -42,12 +42,14 @@ from hrm.checkpoint import (
     write_json_atomic,
 )
 from hrm.model import HRM, HRMConfig, State, count_parameters
+from hrm.progress import progress_bar
 from puzzles import make_family
 from puzzles.dataset import BatchLoader, BuildSpec, PuzzleDataset, build_dataset, read_meta
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (a non-finite loss, a run directory in the way)."""
+class TrainingError(ValueError):
+    """Training cannot go on (a non-finite loss, a run directory in the way): a problem with
+    what it was given, reported as one line like any bad input."""
 
 
 @dataclass
@@ -137,6 +139,7 @@ class RunConfig:
             except TypeError:
                 raise ValueError(f"data.options {sorted(data.options)} are not all options of "
                                  f"the {data.family} family") from None
+        check_ranges(built)
         if built["train"].schedule not in ("constant", "cosine"):
             raise ValueError("train.schedule must be 'constant' or 'cosine', "
                              f"not {built['train'].schedule!r}")
@@ -150,6 +153,41 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _at_least(low: float):
+    return lambda v: v is None or (math.isfinite(v) and v >= low), f"at least {low}"
+
+
+# the numeric settings' ranges; None passes where a field allows it (a default applies)
+RANGES = {
+    "data": {"size": _at_least(1), "train": _at_least(0), "test": _at_least(0)},
+    "act": {"max_segments": _at_least(1), "q_loss_weight": _at_least(0),
+            "explore_prob": (lambda v: 0 <= v <= 1, "from 0 to 1")},
+    "train": {
+        "batch_size": _at_least(1), "max_steps": _at_least(1), "warmup_steps": _at_least(0),
+        "shallow_steps": _at_least(0), "grad_clip": _at_least(0),
+        "lr": (lambda v: math.isfinite(v) and v > 0, "positive"),
+        "weight_decay": _at_least(0), "ema": (lambda v: 0 <= v < 1, "from 0 up to 1"),
+        "eval_every": _at_least(1), "eval_segments": _at_least(1), "eval_limit": _at_least(1),
+        "checkpoint_every": _at_least(1), "log_every": _at_least(1), "threads": _at_least(1),
+        "betas": (lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
+    },
+}
+
+
+def check_ranges(sections: dict[str, Any]) -> None:
+    """Refuse a number outside its setting's range: ``train.max_steps=-5`` would otherwise
+    "train" no step and write no checkpoint, and exit as if it had."""
+    for section, checks in RANGES.items():
+        for key, (ok, wanted) in checks.items():
+            value = getattr(sections[section], key)
+            try:
+                fine = ok(value)
+            except TypeError:
+                fine = False
+            if not fine:
+                raise ValueError(f"{section}.{key} must be {wanted}, not {value!r}")
 
 
 SIMPLE_TYPES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -275,9 +313,14 @@ def saved_config(run: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        saved = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise TrainingError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise TrainingError(f"{path}: cannot be read ({err})") from None
+    if not isinstance(saved, dict):
+        raise TrainingError(f"{path}: expected a JSON object")
+    return saved
 
 
 def saved_sections(run: Path) -> dict[str, Any] | None:
@@ -289,23 +332,51 @@ def saved_sections(run: Path) -> dict[str, Any] | None:
     return {name: saved[name] for name in ("data", "model", "act", "train") if name in saved}
 
 
-def check_same_run(run: Path, model_config: dict[str, Any], meta: dict[str, Any]) -> None:
+def check_same_run(run: Path, kind: str, model_config: dict[str, Any],
+                   meta: dict[str, Any]) -> None:
     """Refuse to resume ``run`` with another model or other data than it was trained with: the
     weights would not fit, or would silently go on learning something else."""
     saved = saved_config(run)
     if saved is None:
         return
+    trained_kind = saved.get("model_kind", "hrm")
+    if trained_kind != kind:
+        raise TrainingError(f"{run} holds a {trained_kind} run, not a {kind} one; resume it "
+                            f"as one (hrm train --out {run} --resume --model {trained_kind})")
     before = saved.get("model_config", {})
     model_config = json.loads(json.dumps(model_config))  # tuples as JSON keeps them: lists
     for key in sorted(set(before) | set(model_config)):
         if before.get(key) != model_config.get(key):
             raise TrainingError(
-                f"{run} was trained with model {key}={before.get(key)!r}, not "
+                f"{run / 'config.json'}: the run was trained with model {key}="
+                f"{before.get(key)!r}, not "
                 f"{model_config.get(key)!r}; resume it with its own settings "
                 f"(hrm train --out {run} --resume)")
-    if saved.get("family", {}).get("sha256") not in (None, meta.get("sha256")):
-        raise TrainingError(f"{run} was trained on other data than {saved.get('data_path')!r} "
-                            "holds now; resume it with the dataset it started with")
+    before = saved.get("family", {}).get("sha256")
+    now = meta.get("sha256") or {}
+    if before not in (None, now):
+        names = sorted(set(before) | set(now))
+        array = next((n for n in names if before.get(n) != now.get(n)), "an array")
+        raise TrainingError(f"{run} was trained on other data than the dataset given now "
+                            f"({array} differs); resume it with the dataset it started with")
+
+
+def drop_metrics_after(path: Path, step: int) -> None:
+    """Remove the records a killed run logged after its last checkpoint: the resumed run logs
+    those steps again, and each step must appear once."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by the kill
+        if isinstance(record, dict) and record.get("step", 0) <= step:
+            kept.append(line)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    os.replace(tmp, path)
 
 
 def phase(config: RunConfig, step: int) -> tuple[ACTConfig, tuple[int, int] | None, int]:
@@ -477,8 +548,6 @@ def train(
     carry (``train.batch_size`` is per process); gradients are averaged by
     DistributedDataParallel, and rank 0 alone writes files and evaluates.
     """
-    from tqdm import tqdm
-
     run = Path(run)
     tc = config.train
     ddp = setup_distributed()
@@ -494,6 +563,8 @@ def train(
     ddp.barrier()
     data_path = prepare_data(config.data, run)
     train_set, test_set = PuzzleDataset(data_path, "train"), PuzzleDataset(data_path, "test")
+    if not len(test_set):
+        raise TrainingError(f"{data_path}: the test split holds no puzzles to evaluate on")
     if len(train_set) < tc.batch_size * ddp.world_size:
         raise TrainingError(f"the training split has {len(train_set)} puzzles, fewer than "
                             f"one batch of {tc.batch_size} per process")
@@ -518,27 +589,34 @@ def train(
     ema = average_of(model) if tc.ema else {}
     meta = train_set.meta
     if resume and has_checkpoint(run):
-        check_same_run(run, asdict(model_config), meta)
+        check_same_run(run, kind, asdict(model_config), meta)
         weights, tensors, info = load_checkpoint(run)
         if info.get("world_size", 1) != ddp.world_size:
             raise TrainingError(f"{run} was trained with {info.get('world_size', 1)} processes; "
                                 "resume it with as many")
-        model.load_state_dict(weights)
-        optimizer_from_tensors(optimizer, tensors, info["optimizer"])
-        ema = {k.split("/", 1)[1]: v.to(ddp.device) for k, v in tensors.items()
-               if k.startswith("ema/")} or ema
-        mine = {k.split("/", 1)[1]: v.to(ddp.device) for k, v in tensors.items()
-                if k.startswith(f"rank{ddp.rank}/")}
-        carry = _carry_from(mine)
-        torch.set_rng_state(mine["rng.torch"].cpu())
-        if "rng.cuda" in mine and ddp.device.type == "cuda":  # exploration draws on the GPU
-            torch.cuda.set_rng_state(mine["rng.cuda"].cpu(), ddp.device)
+        try:
+            model.load_state_dict(weights)
+            optimizer_from_tensors(optimizer, tensors, info["optimizer"])
+            ema = {k.split("/", 1)[1]: v.to(ddp.device) for k, v in tensors.items()
+                   if k.startswith("ema/")} or ema
+            mine = {k.split("/", 1)[1]: v.to(ddp.device) for k, v in tensors.items()
+                    if k.startswith(f"rank{ddp.rank}/")}
+            carry = _carry_from(mine)
+            torch.set_rng_state(mine["rng.torch"].cpu())
+            if "rng.cuda" in mine and ddp.device.type == "cuda":  # exploration draws on the GPU
+                torch.cuda.set_rng_state(mine["rng.cuda"].cpu(), ddp.device)
+        except (KeyError, RuntimeError, TypeError, ValueError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else "incomplete"
+            raise TrainingError(f"{run / 'checkpoint'}: cannot resume from it ({reason})") from None
         step, epoch, position = info["step"], info["epoch"], info["position"]
-        trained_before = info.get("train_seconds", 0.0)
+        trained_before = float(info.get("train_seconds", 0.0))
+        if ddp.is_main:
+            drop_metrics_after(run / "metrics.jsonl", step)
     if ddp.is_main:
         described = dataclasses.replace(config, data=described_data(config.data, meta))
         write_json_atomic(run / "config.json", {
-            **described.to_dict(), "data_path": str(data_path),
+            **described.to_dict(), "data_path": str(data_path.resolve()),
+            "data_path_from_run": os.path.relpath(data_path.resolve(), run.resolve()),
             "model_kind": kind, "model_config": asdict(model_config), "family": meta,
         })
     trained = model
@@ -568,8 +646,8 @@ def train(
     autocast = torch.autocast(ddp.device.type, dtype=torch.bfloat16, enabled=tc.dtype == "bf16")
     last_eval: dict = {}
     metrics_file = (run / "metrics.jsonl").open("a") if ddp.is_main else None
-    bar = tqdm(total=None if tc.max_seconds else tc.max_steps, initial=step, unit="step",
-               disable=not (progress and ddp.is_main))
+    bar = progress_bar(total=None if tc.max_seconds else tc.max_steps, initial=step,
+                       unit="step", disable=not (progress and ddp.is_main))
     name = {"hrm": "HRM", "transformer": "Transformer", "cot": "CoT"}[kind]
     bar.set_description(f"{name} {count_parameters(model) / 1e6:.2f}M")
     started, eval_seconds = time.perf_counter(), 0.0  # since this process started the run
@@ -674,11 +752,9 @@ def train(
 
 def _calibrate(run: Path, count: int, progress: bool) -> float:
     """Choose the finished run's halting threshold on ``count`` fresh puzzles."""
-    from tqdm import tqdm
-
     from eval.halting import calibrate_halting  # eval builds on this module, so not at the top
 
-    with tqdm(total=count, desc="choosing the halting threshold", unit="puzzle",
+    with progress_bar(total=count, desc="choosing the halting threshold", unit="puzzle",
               disable=not progress) as bar:
         return calibrate_halting(run, count, progress=bar.update)["threshold"]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -230,6 +231,7 @@ def replace_dir(new: Path, target: Path) -> None:
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
+    """A dataset's ``meta.json``, checked field by field, so that later code can trust it."""
     meta_path = Path(path) / "meta.json"
     if not meta_path.is_file():
         raise DatasetError(f"{path} is not a dataset directory (no meta.json)")
@@ -238,20 +240,83 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         where = f"{meta_path}:{err.lineno}:{err.colno}"
         raise DatasetError(f"{where}: invalid JSON: {err.msg}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{meta_path}: cannot be read ({err})") from None
     if not isinstance(meta, dict):
         raise DatasetError(f"{meta_path}: expected a JSON object")
     missing = {"family", "size", "counts", "seq_len", "vocab_size"} - set(meta)
     if missing:
         raise DatasetError(f"{meta_path}: missing keys {', '.join(sorted(missing))}")
+    _check_meta_fields(meta, meta_path)
     return meta
+
+
+def _check_meta_fields(meta: dict[str, Any], meta_path: Path) -> None:
+    def integer(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    checks = [
+        ("family", isinstance(meta["family"], str), "a family name"),
+        ("size", integer(meta["size"]) and meta["size"] > 0, "a positive integer"),
+        ("seq_len", integer(meta["seq_len"]), "an integer"),
+        ("vocab_size", integer(meta["vocab_size"]), "an integer"),
+        ("counts", isinstance(meta["counts"], dict)
+         and all(integer(v) and v >= 0 for v in meta["counts"].values()),
+         "an object of puzzle counts"),
+        ("options", isinstance(meta.get("options", {}), dict), "an object"),
+        ("sha256", isinstance(meta.get("sha256", {}), dict)
+         and all(isinstance(v, str) for v in meta.get("sha256", {}).values()),
+         "an object of hex digests"),
+    ]
+    for key, ok, wanted in checks:
+        if not ok:
+            raise DatasetError(f"{meta_path}: {key!r} must be {wanted}, not {meta[key]!r}")
+    try:
+        family = family_of(meta)
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{meta_path}: not a puzzle family this version knows ({err})") from None
+    for key in ("seq_len", "vocab_size"):
+        if meta[key] != getattr(family, key):
+            raise DatasetError(f"{meta_path}: {key} {meta[key]} does not fit a "
+                               f"{meta['size']}×{meta['size']} {meta['family']} "
+                               f"({getattr(family, key)})")
 
 
 def family_of(meta: dict[str, Any]) -> PuzzleFamily:
     return make_family(meta["family"], meta["size"], **meta.get("options", {}))
 
 
+# what each array must hold: dtype, and whether its values are tokens of the family
+ARRAY_DTYPES = {"inputs": np.uint8, "labels": np.uint8, "difficulty": np.float32,
+                "group": np.int32}
+
+
+def load_array(file: Path, digest: str | None = None) -> np.ndarray:
+    """One ``.npy`` array, read once: checked against its recorded sha256 (when there is one)
+    and parsed without unpickling. Every failure names the file."""
+    if not file.is_file():
+        raise DatasetError(f"{file} is missing")
+    try:
+        raw = file.read_bytes()
+    except OSError as err:
+        raise DatasetError(f"{file}: cannot be read ({err.strerror})") from None
+    if digest is not None and hashlib.sha256(raw).hexdigest() != digest:
+        raise DatasetError(f"{file}: contents do not match the sha256 in meta.json (the file "
+                           "was changed or damaged; rebuild the dataset)")
+    try:
+        return np.load(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise DatasetError(f"{file}: not a numpy array file ({err})") from None
+
+
 class PuzzleDataset:
-    """One split of a dataset directory, held in memory (datasets are small)."""
+    """One split of a dataset directory, held in memory (datasets are small).
+
+    Loading checks everything later code relies on, so that a damaged or hand-edited dataset is
+    refused with the file named instead of training or scoring silently wrong: each array
+    against the sha256 that ``meta.json`` records for it (hashing the bytes as they are read
+    costs about a millisecond a megabyte: BENCHMARKS.md), dtypes, shapes, the counts, and that
+    every token is one of the family's (0, padding, never occurs in a fixed-size grid)."""
 
     def __init__(self, path: str | Path, split: str = "train") -> None:
         if split not in SPLITS:
@@ -260,24 +325,41 @@ class PuzzleDataset:
         self.meta = read_meta(path)
         self.split = split
         self.family = family_of(self.meta)
-        arrays = {}
-        for name in ARRAYS:
-            file = self.path / split / f"{name}.npy"
-            if not file.is_file():
-                raise DatasetError(f"{file} is missing")
-            arrays[name] = np.load(file, allow_pickle=False)
+        digests = self.meta.get("sha256", {})
+        arrays = {name: load_array(self.path / split / f"{name}.npy",
+                                   digests.get(f"{split}/{name}.npy"))
+                  for name in ARRAYS}
+        self._check(arrays)
         self.inputs: np.ndarray = arrays["inputs"]  # [N, L] uint8
         self.labels: np.ndarray = arrays["labels"]  # [N, L] uint8
         self.difficulty: np.ndarray = arrays["difficulty"]  # [N] float32
         self.group: np.ndarray = arrays["group"]  # [N] int32
-        rows = self.inputs.shape[:1]
-        if (
-            self.inputs.shape != self.labels.shape
-            or self.inputs.shape[1:] != (self.meta["seq_len"],)
-            or self.difficulty.shape != rows
-            or self.group.shape != rows
-        ):
-            raise DatasetError(f"{self.path / split}: arrays do not match meta.json")
+
+    def _check(self, arrays: dict[str, np.ndarray]) -> None:
+        folder = self.path / self.split
+        rows = len(arrays["inputs"]) if arrays["inputs"].ndim else 0
+        shapes = {"inputs": (rows, self.family.seq_len), "labels": (rows, self.family.seq_len),
+                  "difficulty": (rows,), "group": (rows,)}
+        for name, array in arrays.items():
+            if array.dtype != ARRAY_DTYPES[name]:
+                raise DatasetError(f"{folder / name}.npy: dtype {array.dtype}, expected "
+                                   f"{np.dtype(ARRAY_DTYPES[name])}")
+            if array.shape != shapes[name]:
+                raise DatasetError(f"{folder / name}.npy: shape {array.shape}, expected "
+                                   f"{shapes[name]}")
+        counted = self.meta["counts"].get(self.split)
+        if counted is not None and counted != rows:
+            raise DatasetError(f"{folder}: {rows} puzzles, but meta.json counts {counted}")
+        for name in ("inputs", "labels"):
+            tokens = arrays[name]
+            if tokens.size and (tokens.min() < 1 or tokens.max() >= self.family.vocab_size):
+                bad = np.argwhere((tokens < 1) | (tokens >= self.family.vocab_size))[0]
+                raise DatasetError(
+                    f"{folder / name}.npy: row {bad[0]}, cell {bad[1]} holds token "
+                    f"{tokens[tuple(bad)]}, not one of {self.family.name}'s "
+                    f"(1-{self.family.vocab_size - 1})")
+        if not np.isfinite(arrays["difficulty"]).all():
+            raise DatasetError(f"{folder / 'difficulty'}.npy: holds a value that is not finite")
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -288,14 +370,6 @@ class PuzzleDataset:
         for name in ARRAYS:
             setattr(part, name, getattr(self, name)[:count])
         return part
-
-    def verify(self) -> None:
-        """Check every array against the hashes in meta.json."""
-        for name, digest in self.meta.get("sha256", {}).items():
-            if not (self.path / name).is_file():
-                raise DatasetError(f"{self.path / name} is missing")
-            if hashlib.sha256((self.path / name).read_bytes()).hexdigest() != digest:
-                raise DatasetError(f"{self.path / name}: contents do not match meta.json")
 
 
 def augment_tokens(

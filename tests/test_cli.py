@@ -389,3 +389,54 @@ def test_process_build_then_show(tmp_path):
     done = hrm("data", "show", "m", "--index", "2", cwd=tmp_path)
     assert done.returncode == 2
     assert_one_error_line(done.stderr, "--index 2 is out of range: train has 2 puzzles")
+
+
+# --- options that must be refused, and progress in a log -------------------------------------
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["data", "build", "maze", "--size", "0"], ["'--size'", "0"]),
+    (["data", "build", "sudoku", "--size", "-9"], ["'--size'", "-9"]),
+    (["train", "--set", "train.max_steps=-5"], ["train.max_steps must be at least 1, not -5"]),
+    (["train", "--set", "train.lr=-1e-3"], ["train.lr must be positive, not -0.001"]),
+    (["train", "--set", "train.batch_size=0"], ["train.batch_size must be at least 1"]),
+    (["train", "--set", "act.max_segments=0"], ["max_segments must be at least 1"]),
+    (["train", "--set", "train.ema=1.5"], ["train.ema must be from 0 up to 1"]),
+    (["compare", "--size", "0"], ["'--size'", "0"]),
+])
+def test_options_out_of_range_are_refused_before_any_work(capsys, tmp_path, args, fragments):
+    out = tmp_path / "out"
+    code, stdout, err = run_main(capsys, *args, "--out", str(out))
+    assert code == 2 and stdout == ""
+    assert_one_error_line(err, *fragments)
+    assert not out.exists()  # nothing was built, trained or written
+
+
+def test_training_on_data_without_a_test_split_says_so(capsys, tmp_path):
+    data = tmp_path / "data"
+    code, _, _ = run_main(capsys, "data", "build", "sudoku", "--size", "4", "--train", "64",
+                          "--test", "0", "--out", str(data))
+    assert code == 0
+    code, _, err = run_main(capsys, "train", "--data", str(data), "--out", str(tmp_path / "r"))
+    assert code == 2
+    assert_one_error_line(err, "the test split holds no puzzles")
+
+
+def test_progress_in_a_log_is_a_plain_line_now_and_then(capsys):
+    from hrm.progress import LineProgress, progress_bar
+
+    assert isinstance(progress_bar(total=10), LineProgress)  # stderr here is not a terminal
+    quiet = LineProgress(total=100, desc="training", unit="step")
+    for _ in range(100):
+        quiet.update()
+    quiet.close()
+    assert capsys.readouterr().err == ""  # a task shorter than the interval prints nothing
+    bar = LineProgress(total=100, desc="training", unit="step", every=0.0)
+    bar.set_postfix(loss=0.5)
+    for _ in range(3):
+        bar.update(10)
+    bar.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4 and "\r" not in "".join(lines)
+    assert lines[0].startswith("training: 10/100 step (10%)") and lines[0].endswith("loss 0.5")
+    assert lines[-1].startswith("training: 30/100 step (30%)")

@@ -1,4 +1,5 @@
 import json
+import re
 from dataclasses import replace
 
 import pytest
@@ -90,6 +91,35 @@ def test_compare_trains_evaluates_tabulates_and_resumes(tmp_path, capsys):
         rates = [point["solved"]["rate"] for point in result["attempts"]["points"]]
         assert rates == sorted(rates) and row["attempts_mean"] == rates[-1]
     assert "with attempts" in (tmp_path / "comparison.md").read_text()
+    # more seeds or models would add to the runs; another budget must not reuse them
+    with pytest.raises(ValueError, match=r"holds runs made with budget 3.0, not 60.0"):
+        compare(replace(spec, budget=60.0), tmp_path, progress=False, echo=lambda line: None)
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"budget": 9.0}, "budget 3.0, not 9.0"),
+    ({"budget_kind": "examples", "budget": 3.0}, "budget_kind 'time', not 'examples'"),
+    ({"preset": "cpu-small"}, "preset 'tiny', not 'cpu-small'"),
+    ({"overrides": ["train.lr=0.01"]}, "overrides [], not ['train.lr=0.01']"),
+    ({"test": 9}, "other data, not this data"),
+])
+def test_compare_refuses_an_out_made_with_another_spec(tmp_path, change, named):
+    spec = Comparison("sudoku", 4, "easy", ["hrm"], 3.0, "time", train=64, test=8,
+                      preset="tiny")
+    claim = spec_folder(spec, tmp_path)
+    with pytest.raises(ValueError, match=re.escape(named)):
+        spec_folder(replace(spec, **change), tmp_path)
+    assert json.loads(claim.read_text())["budget"] == 3.0  # the record is left as it was
+    spec_folder(replace(spec, models=["hrm", "transformer"]), tmp_path)  # more models: fine
+
+
+def spec_folder(spec: Comparison, out):
+    """What ``compare`` does before training: the data, then the folder's claim."""
+    from eval.compare import SPEC_FILE, claim_folder, prepare_data
+
+    data = prepare_data(spec, out / f"built-{spec.difficulty}-{spec.train}-{spec.test}")
+    claim_folder(spec, out, data)
+    return out / SPEC_FILE
 
 
 def fake_result(solved: float, segments: int | None, halting: float | None) -> dict:

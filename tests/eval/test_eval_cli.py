@@ -92,7 +92,13 @@ def test_a_higher_halt_threshold_uses_at_least_as_many_segments(run_dir, tmp_pat
     (["--count", "10", "--data", "x"], "give --data or --count, not both"),
     (["--difficulty", "easy"], "--difficulty needs --count"),
     (["--segments", "1,x"], "expected numbers separated by commas"),
-    (["--segments", "0"], "segments must be at least 1"),
+    (["--segments", "0"], "segments must be from 1 to 1024"),
+    (["--segments", "1,10000"], "segments must be from 1 to 1024"),
+    (["--halting", "--max-segments", "100000"], "--max-segments"),
+    (["--halt-threshold", "nan"], "nan is not between 0 and 1"),
+    (["--json", "."], "is a folder; give a file name"),
+    (["--json", "README.md/r.json"], "README.md is not a folder"),
+    (["--size", "0"], "--size"),
     (["--size", "9"], "solves 4×4 sudoku, not 9×9 sudoku"),
     (["--family", "maze"], "solves 4×4 sudoku, not 4×4 maze"),
     (["--data", "/no/such/data"], "/no/such/data"),
@@ -195,6 +201,8 @@ def test_show_steps_prints_every_segment_and_marks_changes(run_dir, solved_puzzl
     (["1.3..4.2..1.2.4.", "--attempt-noise", "nan"], "attempt noise must be a finite"),
     (["1.3..4.2..1.2.4.", "--no-symmetry"], "something to vary them"),
     (["1.3..4.2..1.2.4.", "--attempts", "4", "--show-steps"], "--show-steps shows the"),
+    (["1.3..4.2..1.2.4.", "--segments", "10000"], "--segments"),
+    (["1.3..4.2..1.2.4.", "--halt-threshold", "nan"], "nan is not between 0 and 1"),
 ])
 def test_solve_bad_input_is_one_line_and_exit_2(run_dir, capsys, args, message):
     code, err = exit_and_stderr(capsys, "solve", run_dir, *args)

@@ -283,7 +283,8 @@ def test_resuming_with_another_model_is_one_line_naming_the_setting(tmp_path, da
     done = cli_train(run, "--resume", "--preset", "tiny", "--data", str(data_dir))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        f"hrm: error: {run} was trained with model h_layers=1, not 2; resume it with its own "
+        f"hrm: error: {run / 'config.json'}: the run was trained with model h_layers=1, not 2; "
+        "resume it with its own "
         f"settings (hrm train --out {run} --resume)"]
 
 

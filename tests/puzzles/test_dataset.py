@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from puzzles.dataset import (
     ARRAYS,
@@ -311,12 +313,95 @@ def test_missing_array(copy, name):
         PuzzleDataset(copy, "test")
 
 
-@pytest.mark.parametrize("name", ["labels", "group"])
-def test_array_of_the_wrong_length(copy, name):
-    path = copy / "train" / f"{name}.npy"
-    np.save(path, np.load(path)[:-1])
-    with pytest.raises(DatasetError, match="do not match"):
+def save_with_hash(folder: Path, name: str, array: np.ndarray) -> None:
+    """Replace an array and record its new hash, as a hand edit that knew the format would: the
+    checks after the hash must then catch it."""
+    path = folder / name
+    np.save(path, array, allow_pickle=True)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["sha256"][name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def inputs_of(folder: Path) -> np.ndarray:
+    return np.load(folder / "train" / "inputs.npy")
+
+
+# (what is done to train/, what the one-line error must say); every case also names the file
+DAMAGES = {
+    "token out of range": (lambda d: save_with_hash(d, "train/inputs.npy", np.where(
+        np.arange(inputs_of(d).size).reshape(inputs_of(d).shape) == 5, 200, inputs_of(d)
+    ).astype(np.uint8)), r"inputs.npy: row 0, cell 5 holds token 200"),
+    "padding row": (lambda d: save_with_hash(d, "train/labels.npy", np.concatenate(
+        [np.zeros((1, 16), np.uint8), np.load(d / "train/labels.npy")[1:]])),
+        "labels.npy: row 0, cell 0 holds token 0"),
+    "wrong dtype": (lambda d: save_with_hash(d, "train/inputs.npy", inputs_of(d).astype(
+        np.int64)), "inputs.npy: dtype int64, expected uint8"),
+    "labels of another length": (lambda d: save_with_hash(d, "train/labels.npy", np.load(
+        d / "train/labels.npy")[:, :9]), r"labels.npy: shape \(40, 9\), expected \(40, 16\)"),
+    "a row short": (lambda d: save_with_hash(d, "train/group.npy", np.load(
+        d / "train/group.npy")[:-1]), r"group.npy: shape \(39,\), expected \(40,\)"),
+    "not finite": (lambda d: save_with_hash(d, "train/difficulty.npy", np.full(
+        40, np.nan, np.float32)), "difficulty.npy: holds a value that is not finite"),
+    "pickled objects": (lambda d: save_with_hash(d, "train/group.npy", np.array(
+        [{"x": 1}] * 40, dtype=object)), "group.npy: not a numpy array file"),
+    "truncated": (lambda d: save_with_hash(d, "train/inputs.npy", np.zeros(0)) or (
+        d / "train/inputs.npy").write_bytes(b"\x93NUMPY"), "inputs.npy: contents do not match"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_array_is_refused_by_name(copy, damage):
+    harm, message = DAMAGES[damage]
+    harm(copy)
+    PuzzleDataset(copy, "test")  # the other split is untouched and still loads
+    with pytest.raises(DatasetError, match=message):
         PuzzleDataset(copy, "train")
+
+
+def test_counts_that_disagree_with_the_arrays(copy):
+    meta = json.loads((copy / "meta.json").read_text())
+    meta["counts"]["train"] = 41
+    (copy / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match="40 puzzles, but meta.json counts 41"):
+        PuzzleDataset(copy, "train")
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("size", "four", "'size' must be a positive integer"),
+    ("size", 0, "'size' must be a positive integer"),
+    ("counts", [40, 20], "'counts' must be an object"),
+    ("sha256", {"train/inputs.npy": 5}, "'sha256' must be an object of hex digests"),
+    ("family", "chess", "not a puzzle family this version knows"),
+    ("seq_len", 81, "seq_len 81 does not fit a 4×4 sudoku"),
+    ("vocab_size", 11, "vocab_size 11 does not fit"),
+])
+def test_meta_fields_are_checked(copy, key, value, message):
+    meta = json.loads((copy / "meta.json").read_text())
+    meta[key] = value
+    (copy / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(DatasetError, match=message):
+        PuzzleDataset(copy)
+
+
+@given(st.integers(0, 10**9), st.integers(1, 255))
+@settings(max_examples=25)
+def test_any_changed_byte_of_an_array_is_refused(tmp_path_factory, position, flip):
+    """Whatever byte of whatever array changes, loading refuses the split by the file's name."""
+    built = ORIGINAL.get("sudoku4") or ORIGINAL.setdefault(
+        "sudoku4", build_dataset(SUDOKU4, tmp_path_factory.mktemp("flip") / "d"))
+    folder = tmp_path_factory.mktemp("flipped") / "d"
+    shutil.copytree(built, folder)
+    name = ARRAYS[position % len(ARRAYS)]
+    path = folder / "test" / f"{name}.npy"
+    raw = bytearray(path.read_bytes())
+    raw[position % len(raw)] ^= flip
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match=f"test/{name}.npy"):
+        PuzzleDataset(folder, "test")
+
+
+ORIGINAL: dict[str, Path] = {}  # one dataset for every example of the property above
 
 
 def test_unknown_split(built):
@@ -324,25 +409,10 @@ def test_unknown_split(built):
         PuzzleDataset(built["sudoku4"], "valid")
 
 
-def test_verify_passes_on_a_fresh_dataset(built):
-    PuzzleDataset(built["maze"]).verify()
-
-
-def test_verify_detects_a_modified_array(copy):
-    ds = PuzzleDataset(copy, "train")
-    ds.verify()
-    changed = ds.inputs.copy()
-    changed[0, 0] = 1 if changed[0, 0] != 1 else 2
-    np.save(copy / "train" / "inputs.npy", changed)
-    with pytest.raises(DatasetError, match="inputs.npy: contents do not match"):
-        PuzzleDataset(copy, "test").verify()
-
-
-def test_verify_detects_a_missing_array(copy):
-    ds = PuzzleDataset(copy, "train")
-    (copy / "test" / "difficulty.npy").unlink()
-    with pytest.raises(DatasetError, match="difficulty.npy is missing"):
-        ds.verify()
+def test_a_fresh_dataset_passes_every_check(built):
+    for name in built:
+        for split in SPLITS:
+            PuzzleDataset(built[name], split)
 
 
 # --- batches ----------------------------------------------------------------------------------

@@ -181,3 +181,51 @@ def test_read_puzzles_reports_a_bad_cell_with_line_and_column():
     with pytest.raises(ParseError) as err:
         read_puzzles(SUDOKU[:40] + "x" + SUDOKU[41:])
     assert (err.value.source, err.value.line, err.value.column) == ("<argument>", 1, 41)
+
+
+# --- misleading detections and oversized inputs -----------------------------------------------
+
+
+@pytest.mark.parametrize("typo", ["9", "5", "x"])
+def test_a_4x4_puzzle_with_a_stray_character_is_called_4x4(typo):
+    """The parser then names the character; a 16×16 grid would have been the wrong story."""
+    puzzle = SUDOKU4[:5] + typo + SUDOKU4[6:]
+    assert detect(puzzle) == ("sudoku", 4)
+    assert detect("\n".join([puzzle] + [SUDOKU4] * 20)) == ("sudoku", 4)
+    with pytest.raises(ParseError, match=f"1:6: unexpected character '{typo}' in a 4×4"):
+        read_puzzles(puzzle)
+
+
+def test_a_maze_of_wall_rows_with_a_bad_character_names_it():
+    maze = "#####\n#S.x#\n#...#\n#..G#\n#####"
+    with pytest.raises(ParseError, match=r"2:4: unknown character 'x'"):
+        read_puzzles(maze)
+
+
+def test_a_comment_block_is_still_only_comments():
+    with pytest.raises(ParseError, match="only comments"):
+        detect("# puzzles for the club\n# from the newspaper, week 12\n")
+
+
+def test_input_with_too_many_puzzles_is_refused_before_parsing(monkeypatch):
+    import time
+
+    import puzzles.inputs
+
+    monkeypatch.setattr(puzzles.inputs, "MAX_PUZZLES", 1000)
+    text = SUDOKU4 * 1001  # 1,001 puzzles on one line
+    started = time.perf_counter()
+    with pytest.raises(ParseError, match="holds about 1,001 puzzles, more than the 1,000"):
+        read_puzzles(text, "sudoku", 4)
+    assert time.perf_counter() - started < 1.0  # counted, not parsed one by one
+    assert len(read_puzzles(SUDOKU4 * 1000, "sudoku", 4)[1]) == 1000
+
+
+def test_a_file_over_the_byte_cap_is_refused_unread(tmp_path, monkeypatch):
+    import puzzles.inputs
+
+    monkeypatch.setattr(puzzles.inputs, "MAX_BYTES", 100)
+    path = tmp_path / "big.txt"
+    path.write_text((SUDOKU4 + "\n") * 10)
+    with pytest.raises(ParseError, match="170 bytes, more than the 100 one command reads"):
+        read_text(str(path))
