@@ -361,6 +361,8 @@ def compare(spec: Comparison, out: str | Path, progress: bool = True, echo=print
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = prepare_data(spec, out)
+    for split in ("train", "test"):  # a damaged dataset is refused before any run starts
+        PuzzleDataset(data, split)
     claim_folder(spec, out, data)
     results: dict[str, list[dict]] = {}
     for name in spec.models:

@@ -558,10 +558,10 @@ def train(
     torch.set_num_threads(tc.threads or cores)
 
     if ddp.is_main:  # one process builds the data; the others find it after the barrier
-        run.mkdir(parents=True, exist_ok=True)
         prepare_data(config.data, run)
     ddp.barrier()
     data_path = prepare_data(config.data, run)
+    # both splits are checked before the run directory is made: a damaged dataset leaves none
     train_set, test_set = PuzzleDataset(data_path, "train"), PuzzleDataset(data_path, "test")
     if not len(test_set):
         raise TrainingError(f"{data_path}: the test split holds no puzzles to evaluate on")
@@ -613,6 +613,7 @@ def train(
         if ddp.is_main:
             drop_metrics_after(run / "metrics.jsonl", step)
     if ddp.is_main:
+        run.mkdir(parents=True, exist_ok=True)
         described = dataclasses.replace(config, data=described_data(config.data, meta))
         write_json_atomic(run / "config.json", {
             **described.to_dict(), "data_path": str(data_path.resolve()),

@@ -111,12 +111,20 @@ def test_a_changed_dataset_is_never_evaluated_or_trained_on(damaged, capsys, arr
     assert code == 2 and array.split("/")[1] in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("command", ["show", "stats"])
-def test_data_commands_refuse_a_damaged_dataset(damaged, capsys, command):
+@pytest.mark.parametrize("command", ["show", "stats", "eval", "train", "compare"])
+def test_every_command_refuses_a_damaged_dataset(damaged, tmp_path, capsys, command):
     data = damaged / "data"
     np.save(data / "train" / "inputs.npy", np.full((1, 16), 200, dtype=np.uint8))
-    code, _, err = hrm(capsys, "data", command, data)
-    assert code == 2 and "inputs.npy" in err and err.count("\n") == 1
+    args = {
+        "show": ("data", "show", data), "stats": ("data", "stats", data),
+        "eval": ("eval", damaged, "--data", data, "--split", "train", "--halting"),
+        "train": ("train", "--data", data, "--out", tmp_path / "new"),
+        "compare": ("compare", "--data", data, "--models", "hrm", "--preset", "tiny",
+                    "--budget", "2s", "--out", tmp_path / "cmp"),
+    }[command]
+    code, _, err = hrm(capsys, *args)
+    assert code == 2 and "train/inputs.npy" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "new").exists()  # training left no run directory behind
 
 
 def test_a_run_finds_its_data_from_another_directory(damaged, tmp_path, capsys, monkeypatch):
