@@ -172,7 +172,7 @@ def locate_data(run_dir: Path, raw: dict) -> tuple[Path | None, str]:
         names = sorted(set(hashes) | set(found or {}))
         array = next((n for n in names if (found or {}).get(n) != hashes.get(n)), "an array")
         return None, (f"the dataset at {where} is not the one {run_dir} was trained on "
-                      f"({array} differs); pass --data to evaluate on it anyway")
+                      f"({array} differs); give --data to use another")
     return None, (f"{run_dir}'s dataset is not at {recorded} (nor beside the run); pass "
                   "--data DIR")
 

@@ -288,6 +288,15 @@ def train_command(
         raw.setdefault("model", {})["kind"] = model_kind
     for assignment in overrides:
         apply_override(raw, assignment)
+    if saved is not None and data_path is None and raw.get("data", {}).get("path"):
+        # the path the run was started with may be relative to another directory
+        from eval.runs import locate_data
+        from hrm.train import saved_config
+
+        found, why = locate_data(out, saved_config(out))
+        if found is None:
+            raise click.UsageError(why)
+        raw["data"]["path"] = str(found)
     result = train(RunConfig.from_dict(raw), out, resume=resume)
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 reports

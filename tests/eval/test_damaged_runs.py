@@ -136,6 +136,26 @@ def test_a_run_finds_its_data_from_another_directory(damaged, tmp_path, capsys, 
         Path(moved) / "data").resolve()
 
 
+def test_a_run_trained_on_given_data_resumes_from_another_directory(damaged, tmp_path, capsys,
+                                                                    monkeypatch):
+    """Started as ``hrm train --data sets/d`` in one directory, resumed from another."""
+    home = tmp_path / "home"
+    (home / "sets").mkdir(parents=True)
+    run = Path(shutil.move(damaged, home / "run"))
+    shutil.move(run / "data", home / "sets" / "d")
+
+    def started_in_home(config):
+        config["data"]["path"] = config["data_path"] = "sets/d"
+        config.pop("data_path_from_run", None)  # as a run from before recorded it
+
+    edit_json(run / "config.json", started_in_home)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = hrm(capsys, "train", "--out", run, "--resume", "--set", "train.max_steps=810")
+    assert code == 0, err
+    code, _, err = hrm(capsys, "eval", run, "--limit", 4, "--halting")
+    assert code == 0, err
+
+
 def test_a_run_refuses_its_data_once_changed_and_names_the_array(damaged, capsys):
     meta = damaged / "data" / "meta.json"
     edit_json(meta, lambda m: m["sha256"].update({"test/labels.npy": "0" * 64}))
