@@ -148,9 +148,10 @@ def test_a_finished_run_is_not_overwritten_without_resume(tmp_path, data_dir):
 def test_non_finite_loss_stops_with_the_step_named(tmp_path, data_dir):
     run = tmp_path / "run"
     # step 1 blows the weights up, so step 2 is the first whose loss is not finite
+    config = with_data(tiny_config(warmup_steps=0), data_dir)
+    config.train.lr = float("inf")  # past the settings' checks, which refuse it
     with pytest.raises(TrainingError, match="loss is nan at step 2"):
-        train(with_data(tiny_config(lr=float("inf"), warmup_steps=0), data_dir), run,
-              progress=False)
+        train(config, run, progress=False)
     assert not (run / "checkpoint").exists()
 
 
