@@ -222,8 +222,12 @@ def test_a_time_budget_stops_the_run_and_anneals_by_the_clock(tmp_path, data_dir
     result = train(config, tmp_path / "run", progress=False)
     assert set(result) == {"test_exact", "test_cell_accuracy"}  # a final evaluation
     lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert 2.0 <= lines[-1]["train_seconds"] < 4.0 and "test_exact" in lines[-1]
-    assert lines[-1]["lr"] == pytest.approx(0.1 * config.train.lr, rel=0.05)
+    assert 2.0 <= lines[-1]["train_seconds"] < 6.0 and "test_exact" in lines[-1]
+    # the last step's rate is the clock's: at most what the schedule gave at the time of the
+    # record before it (a step slowed by a busy machine starts earlier on the clock), and
+    # never below the floor of 10%
+    before = learning_rate(config.train, lines[-2]["step"], lines[-2]["train_seconds"])
+    assert 0.1 * config.train.lr * 0.999 <= lines[-1]["lr"] <= before * 1.001
     info = json.loads((tmp_path / "run" / "checkpoint" / "trainer_state.json").read_text())
     assert info["step"] == lines[-1]["step"] and info["train_seconds"] >= 2.0
 
