@@ -37,12 +37,13 @@ from baselines.cot import CoTCodec, CoTConfig
 from eval.attempts import AttemptSettings
 from eval.evaluate import attempt_measures, evaluate
 from eval.runs import load_run
-from hrm.checkpoint import has_checkpoint, write_json_atomic
+from hrm.checkpoint import has_checkpoint
 from hrm.flops import cot_training_flops, training_step_flops
 from hrm.presets import preset
 from hrm.train import RunConfig, apply_override, build_config, train
 from puzzles import make_family
 from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset, read_meta
+from puzzles.files import write_json_atomic
 
 BUDGET_KINDS = ("time", "examples", "flops")
 # what each model of a comparison is: its kind and the settings that make it that model

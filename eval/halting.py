@@ -29,8 +29,8 @@ import torch
 
 from eval.evaluate import solved_rows, threshold_curve
 from eval.runs import HALTING_FILE, fresh_split, load_run, run_segments
-from hrm.checkpoint import write_json_atomic
 from puzzles.dataset import PuzzleDataset, build_dataset, read_meta
+from puzzles.files import write_json_atomic
 
 TOLERANCE = 0.01  # the most of the best solve rate halting may give up
 # validation puzzles use the training data's seed plus this, away from the small seeds that

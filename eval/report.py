@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hrm.checkpoint import write_json_atomic
+from puzzles.files import write_json_atomic
 
 
 def percent(value: float | None) -> str:

@@ -30,6 +30,7 @@ from hrm.model import HRMConfig
 from hrm.train import RunConfig, build_model, check_types, one_pass
 from puzzles.base import PuzzleFamily
 from puzzles.dataset import BuildSpec, DatasetError, family_of, read_meta
+from puzzles.files import read_json_object
 
 CONFIGS = {"hrm": HRMConfig, "transformer": TransformerConfig, "cot": CoTConfig}
 
@@ -93,15 +94,8 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", dtype: str | 
         raise RunError(f"{path} is not a training run (no config.json)")
     if not has_checkpoint(path):
         raise RunError(f"{path} has no checkpoint yet (train it first)")
-    try:
-        raw = json.loads(config_file.read_text())
-    except json.JSONDecodeError as err:
-        raise RunError(f"{config_file}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise RunError(f"{config_file}: cannot be read ({err})") from None
+    raw = read_json_object(config_file, RunError)
     try:  # everything the model is built from is checked before it is built
-        if not isinstance(raw, dict):
-            raise ValueError("expected a JSON object")
         kind = raw.get("model_kind", "hrm")
         if kind not in CONFIGS:
             raise ValueError(f"unknown model kind {kind!r}")

@@ -19,24 +19,13 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from puzzles.dataset import replace_dir
+from puzzles.files import read_json_object, replace_dir
 
 CHECKPOINT = "checkpoint"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a failed write leaves nothing behind
-        raise
 
 
 def save_checkpoint(
@@ -74,14 +63,7 @@ def load_checkpoint(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch
 
 
 def _read_info(path: Path) -> dict:
-    try:
-        info = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path}: cannot be read ({err})") from None
-    if not isinstance(info, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
+    info = read_json_object(path, CheckpointError)
     for key, kind in INFO_FIELDS.items():
         value = info.get(key)
         if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 0):

@@ -39,12 +39,12 @@ from hrm.checkpoint import (
     optimizer_from_tensors,
     optimizer_to_tensors,
     save_checkpoint,
-    write_json_atomic,
 )
 from hrm.model import HRM, HRMConfig, State, count_parameters
 from hrm.progress import progress_bar
 from puzzles import make_family
 from puzzles.dataset import BatchLoader, BuildSpec, PuzzleDataset, build_dataset, read_meta
+from puzzles.files import read_json_object, write_json_atomic
 
 
 class TrainingError(ValueError):
@@ -312,15 +312,7 @@ def saved_config(run: Path) -> dict[str, Any] | None:
     path = Path(run) / "config.json"
     if not path.is_file():
         return None
-    try:
-        saved = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise TrainingError(f"{path}:{err.lineno}:{err.colno}: invalid JSON: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise TrainingError(f"{path}: cannot be read ({err})") from None
-    if not isinstance(saved, dict):
-        raise TrainingError(f"{path}: expected a JSON object")
-    return saved
+    return read_json_object(path, TrainingError)
 
 
 def saved_sections(run: Path) -> dict[str, Any] | None:

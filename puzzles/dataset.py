@@ -36,6 +36,7 @@ import numpy as np
 
 from puzzles import make_family
 from puzzles.base import PuzzleFamily
+from puzzles.files import read_json_object, replace_dir
 
 if TYPE_CHECKING:
     import torch
@@ -208,25 +209,6 @@ def _write_dir(
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
-def replace_dir(new: Path, target: Path) -> None:
-    """Swap the finished directory ``new`` in at ``target`` with renames, so ``target`` is
-    always either the old complete version or the new one."""
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    moved = target.exists()
-    if moved:
-        os.replace(target, old)
-    try:
-        os.replace(new, target)
-    except BaseException:
-        if moved:
-            os.replace(old, target)  # put the previous dataset back
-        raise
-    if old.is_dir():
-        shutil.rmtree(old, ignore_errors=True)
-    elif old.exists():
-        old.unlink()
-
-
 # --- reading ----------------------------------------------------------------------------------
 
 
@@ -235,15 +217,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     meta_path = Path(path) / "meta.json"
     if not meta_path.is_file():
         raise DatasetError(f"{path} is not a dataset directory (no meta.json)")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        where = f"{meta_path}:{err.lineno}:{err.colno}"
-        raise DatasetError(f"{where}: invalid JSON: {err.msg}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DatasetError(f"{meta_path}: cannot be read ({err})") from None
-    if not isinstance(meta, dict):
-        raise DatasetError(f"{meta_path}: expected a JSON object")
+    meta = read_json_object(meta_path, DatasetError)
     missing = {"family", "size", "counts", "seq_len", "vocab_size"} - set(meta)
     if missing:
         raise DatasetError(f"{meta_path}: missing keys {', '.join(sorted(missing))}")
