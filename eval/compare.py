@@ -43,7 +43,7 @@ from hrm.presets import preset
 from hrm.train import RunConfig, apply_override, build_config, train
 from puzzles import make_family
 from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset, read_meta
-from puzzles.files import write_json_atomic
+from puzzles.files import read_json_object, write_json_atomic
 
 BUDGET_KINDS = ("time", "examples", "flops")
 # what each model of a comparison is: its kind and the settings that make it that model
@@ -118,15 +118,18 @@ def prepare_data(spec: Comparison, out: Path) -> Path:
     return path
 
 
-def read_json(path: Path, text: str | None = None) -> dict:
-    """A JSON object from ``path`` (or one of its lines, ``text``), or an error naming it."""
-    try:
-        value = json.loads(path.read_text() if text is None else text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: invalid JSON ({err}); delete it to redo that step") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a JSON object; delete it to redo that step")
-    return value
+def metric_records(path: Path) -> list[dict]:
+    """The records of a run's ``metrics.jsonl``, or an error naming the file and line."""
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}:{number}:{err.colno}: invalid JSON: {err.msg}") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}:{number}: expected a JSON object")
+        records.append(record)
+    return records
 
 
 SPEC_FILE = "spec.json"  # what the runs in a comparison folder were trained under
@@ -153,7 +156,7 @@ def claim_folder(spec: Comparison, out: Path, data: Path) -> None:
                              "settings were not recorded; use another --out")
         write_json_atomic(path, wanted)
         return
-    found = read_json(path)
+    found = read_json_object(path)
     for key, value in wanted.items():
         if found.get(key) != value:
             shown = "other data" if key == "data" else f"{found.get(key)!r}"
@@ -217,7 +220,7 @@ def run_one(spec: Comparison, name: str, seed: int, data: Path, folder: Path,
     spec's attempts measured (once per set of attempt settings)."""
     result_file = folder / "evaluation.json"
     if result_file.is_file():
-        result = read_json(result_file)
+        result = read_json_object(result_file)
     else:
         result = train_and_evaluate(spec, name, seed, data, folder, progress)
     wanted, segments = spec.attempts, result["segments"]  # the run's training segments
@@ -236,8 +239,7 @@ def train_and_evaluate(spec: Comparison, name: str, seed: int, data: Path, folde
     train(config, folder, resume=has_checkpoint(folder), progress=progress)
     run = load_run(folder)
     result = evaluate(run, PuzzleDataset(data, "test"))
-    metrics = [read_json(folder / "metrics.jsonl", line) for line in
-               (folder / "metrics.jsonl").read_text().splitlines()]
+    metrics = metric_records(folder / "metrics.jsonl")
     result["train_seconds"] = max(m.get("train_seconds", 0.0) for m in metrics)
     result["train_steps"] = run.step
     result["training_flops"] = step_flops(config, data) * config.train.batch_size * run.step
