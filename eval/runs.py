@@ -29,7 +29,7 @@ from hrm.checkpoint import CHECKPOINT, has_checkpoint, load_checkpoint
 from hrm.model import HRMConfig
 from hrm.train import RunConfig, build_model, check_types, one_pass
 from puzzles.base import PuzzleFamily
-from puzzles.dataset import BuildSpec, DatasetError, family_of, read_meta
+from puzzles.dataset import BuildSpec, DatasetError, changed_array, family_of, read_meta
 from puzzles.files import read_json_object
 
 CONFIGS = {"hrm": HRMConfig, "transformer": TransformerConfig, "cot": CoTConfig}
@@ -163,10 +163,9 @@ def locate_data(run_dir: Path, raw: dict) -> tuple[Path | None, str]:
         changed = changed or (candidate, found)
     if changed:
         where, found = changed
-        names = sorted(set(hashes) | set(found or {}))
-        array = next((n for n in names if (found or {}).get(n) != hashes.get(n)), "an array")
         return None, (f"the dataset at {where} is not the one {run_dir} was trained on "
-                      f"({array} differs); give --data to use another")
+                      f"({changed_array(hashes, found or {})} differs); give --data to use "
+                      "another")
     return None, (f"{run_dir}'s dataset is not at {recorded} (nor beside the run); pass "
                   "--data DIR")
 

@@ -331,7 +331,7 @@ def _check_output(path: Path | None, option: str, folder: bool = False) -> None:
         return
     if path.is_dir():
         raise click.BadParameter(f"{path} is a folder; give a file name", param_hint=option)
-    parent = path.parent if str(path.parent) else Path(".")
+    parent = path.parent  # Path("r.json").parent is Path(".")
     if parent.exists() and not parent.is_dir():
         raise click.BadParameter(f"{parent} is not a folder", param_hint=option)
     if parent.is_dir() and not os.access(parent, os.W_OK):

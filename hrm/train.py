@@ -43,7 +43,14 @@ from hrm.checkpoint import (
 from hrm.model import HRM, HRMConfig, State, count_parameters
 from hrm.progress import progress_bar
 from puzzles import make_family
-from puzzles.dataset import BatchLoader, BuildSpec, PuzzleDataset, build_dataset, read_meta
+from puzzles.dataset import (
+    BatchLoader,
+    BuildSpec,
+    PuzzleDataset,
+    build_dataset,
+    changed_array,
+    read_meta,
+)
 from puzzles.files import read_json_object, write_json_atomic
 
 
@@ -347,10 +354,9 @@ def check_same_run(run: Path, kind: str, model_config: dict[str, Any],
     before = saved.get("family", {}).get("sha256")
     now = meta.get("sha256") or {}
     if before not in (None, now):
-        names = sorted(set(before) | set(now))
-        array = next((n for n in names if before.get(n) != now.get(n)), "an array")
         raise TrainingError(f"{run} was trained on other data than the dataset given now "
-                            f"({array} differs); resume it with the dataset it started with")
+                            f"({changed_array(before, now)} differs); resume it with the "
+                            "dataset it started with")
 
 
 def drop_metrics_after(path: Path, step: int) -> None:

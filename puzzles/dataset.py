@@ -256,6 +256,12 @@ def _check_meta_fields(meta: dict[str, Any], meta_path: Path) -> None:
                                f"({getattr(family, key)})")
 
 
+def changed_array(before: dict[str, str], now: dict[str, str]) -> str:
+    """The first array whose recorded sha256 differs between two ``meta.json`` hash maps."""
+    names = sorted(set(before) | set(now))
+    return next((n for n in names if before.get(n) != now.get(n)), "an array")
+
+
 def family_of(meta: dict[str, Any]) -> PuzzleFamily:
     return make_family(meta["family"], meta["size"], **meta.get("options", {}))
 
