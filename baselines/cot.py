@@ -35,7 +35,9 @@ from baselines.traces import (
     maze_route,
     sudoku_trace,
 )
+from baselines.transformer import matched_layers
 from hrm.layers import Block, KVCache, Linear, TokenEmbedding, rotary_for
+from hrm.segment_model import setting_names
 from puzzles.base import Grid, PuzzleFamily, Symmetry
 from puzzles.maze import GOAL, PATH, START
 
@@ -221,6 +223,21 @@ class CoTConfig:
                 raise ValueError(f"{name} must be at least 1")
 
 
+def cot_config(settings: dict, vocab_size: int, seq_len: int) -> CoTConfig:
+    """The config a run's model section (``settings``, without ``kind``) describes:
+    ``vocab_size`` is the codec's and ``seq_len`` the decoding budget unless ``max_len`` is
+    given. As for the transformer, the depth matches the HRM a preset describes and its other
+    settings are dropped; grid positions become learned ones, since a trace is a sequence, not
+    a grid."""
+    settings = dict(settings)
+    settings.setdefault("layers", matched_layers(settings))
+    if settings.get("positions") == "grid":
+        settings["positions"] = "learned"
+    kept = {k: v for k, v in settings.items() if k in setting_names(CoTConfig)}
+    kept.setdefault("max_len", seq_len)
+    return CoTConfig(vocab_size=vocab_size, **kept)
+
+
 @dataclass
 class Decoded:
     tokens: list[int]  # generated after the prompt
@@ -255,22 +272,16 @@ class CoTModel(nn.Module):
         self,
         prompts: torch.Tensor,
         eos: int,
-        temperature: float = 0.0,
-        generator: torch.Generator | None = None,
     ) -> list[Decoded]:
-        """Continue each prompt [B, P] (equal lengths) until EOS or the ``max_len`` budget;
-        greedy at temperature 0, else sampled."""
+        """Greedy continuation of each prompt [B, P] (equal lengths) until EOS or the
+        ``max_len`` budget."""
         batch, length = prompts.shape
         caches = [KVCache() for _ in self.blocks]
         logits = self(prompts, caches)[:, -1]
         out = [[] for _ in range(batch)]
         done = torch.zeros(batch, dtype=torch.bool, device=prompts.device)
         for _ in range(self.config.max_len - length):
-            if temperature > 0:
-                probs = torch.softmax(logits.float() / temperature, dim=-1)
-                token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
-            else:
-                token = logits.argmax(-1)
+            token = logits.argmax(-1)
             for b, (t, d) in enumerate(zip(token.tolist(), done.tolist(), strict=True)):
                 if not d:
                     out[b].append(t)
@@ -428,35 +439,3 @@ def cot_step(model: CoTModel, inputs: torch.Tensor, targets: torch.Tensor):
         "halted_segments": torch.tensor(1.0),
     }
     return loss, metrics
-
-
-@torch.no_grad()
-def evaluate_cot(
-    model: CoTModel, codec: CoTCodec, dataset, batch_size: int = 128, limit: int | None = None,
-    beams: int = 1,
-) -> dict:
-    """Greedy (or beam) decoding on a split: exact solve rate (graded by the family), answer-cell
-    accuracy (0 for an unparseable answer), the share that finished within the token budget,
-    and tokens generated per puzzle."""
-    model.eval()
-    family = dataset.family
-    count = min(len(dataset), limit or len(dataset))
-    device = next(model.parameters()).device
-    solved = cells = finished = generated = 0.0
-    for start in range(0, count, batch_size):
-        rows = range(start, min(count, start + batch_size))
-        prompts = torch.tensor([codec.prompt_tokens(dataset.inputs[r]) for r in rows],
-                               device=device)
-        outputs = model.decode(prompts, codec.token["EOS"], beams)
-        for row, decoded in zip(rows, outputs, strict=True):
-            finished += decoded.finished
-            generated += len(decoded.tokens)
-            answer = codec.answer(dataset.inputs[row], decoded.tokens)
-            if answer is None:
-                continue
-            puzzle = family.decode(dataset.inputs[row])
-            solved += family.grade(puzzle, answer).solved
-            cells += float((family.encode(answer) == dataset.labels[row]).mean())
-    model.train()
-    return {"test_exact": solved / count, "test_cell_accuracy": cells / count,
-            "test_finished": finished / count, "test_tokens": generated / count}

@@ -33,9 +33,9 @@ import torch
 
 from eval.evaluate import evaluate
 from eval.runs import DTYPES, Run, compile_run, default_batch_size, load_run, run_segments
+from hrm.config import RunConfig, build_model
 from hrm.model import HRMConfig
 from hrm.presets import preset
-from hrm.train import RunConfig, build_model
 from puzzles import make_family
 from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset
 

@@ -1,4 +1,8 @@
-"""Measuring trained models, and using them: load a run, solve puzzles, evaluate on a split.
+"""Measuring trained models, and using them: load a run, solve puzzles, evaluate on a split,
+choose halting thresholds, make test-time attempts, compare models.
+
+It builds on training and the models (``hrm``, ``baselines``) and on ``puzzles``; nothing below
+it imports it, and only the ``hrm`` command (``hrm.cli``) is above it.
 
     from eval import load_run, solve_puzzles, evaluate
     run = load_run("runs/sudoku")

@@ -189,7 +189,7 @@ def run_attempts(
     stopping where its halting head says so within ``segments`` (``halting``), or after exactly
     ``segments``. ``progress``: a callable given the puzzles finished. ``streams`` and
     ``batch_size`` as in ``runs.run_segments``."""
-    if run.kind == "cot":
+    if run.decodes:
         raise ValueError("attempts run models that answer in segments, not chain of thought")
     segments = 1 if run.max_segments == 1 else segments
     count, length = inputs.shape

@@ -36,22 +36,22 @@ import numpy as np
 from baselines.cot import CoTCodec, CoTConfig
 from eval.attempts import AttemptSettings
 from eval.evaluate import attempt_measures, evaluate
+from eval.halting import train_and_calibrate
 from eval.runs import load_run
 from hrm.checkpoint import has_checkpoint
+from hrm.config import RunConfig, apply_override, build_config, model_kind
 from hrm.flops import cot_training_flops, training_step_flops
+from hrm.kinds import KINDS
 from hrm.presets import preset
-from hrm.train import RunConfig, apply_override, build_config, train
 from puzzles import make_family
 from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset, read_meta
 from puzzles.files import read_json_object, write_json_atomic
 
 BUDGET_KINDS = ("time", "examples", "flops")
-# what each model of a comparison is: its kind and the settings that make it that model
-MODELS: dict[str, tuple[str, list[str]]] = {
-    "hrm": ("hrm", []),
-    "transformer": ("transformer", []),
+# what each model of a comparison is: its kind and the settings that make it that model;
+# every kind as it is, and the transformer run in HRM's segment loop
+MODELS: dict[str, tuple[str, list[str]]] = {name: (name, []) for name in KINDS} | {
     "transformer-segments": ("transformer", ["model.refine=true"]),
-    "cot": ("cot", []),
 }
 UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -169,7 +169,7 @@ def step_flops(config: RunConfig, data: Path) -> float:
     """Estimated training FLOPs of one step on one example at full depth."""
     dataset = PuzzleDataset(data, "train")
     family = dataset.family
-    if config.model.get("kind") != "cot":
+    if not model_kind(config).decodes:
         model_config = build_config(config.model, family.vocab_size, family.seq_len)
         return training_step_flops(model_config, bootstrapped_target=not config.act.halt_only)
     # a sequence: puzzle, trace (and answer); its mean length on a sample
@@ -236,14 +236,16 @@ def run_one(spec: Comparison, name: str, seed: int, data: Path, folder: Path,
 def train_and_evaluate(spec: Comparison, name: str, seed: int, data: Path, folder: Path,
                        progress: bool) -> dict:
     config = run_config(spec, name, seed, data)
-    train(config, folder, resume=has_checkpoint(folder), progress=progress)
+    train_and_calibrate(config, folder, resume=has_checkpoint(folder), progress=progress)
     run = load_run(folder)
     result = evaluate(run, PuzzleDataset(data, "test"))
     metrics = metric_records(folder / "metrics.jsonl")
     result["train_seconds"] = max(m.get("train_seconds", 0.0) for m in metrics)
     result["train_steps"] = run.step
     result["training_flops"] = step_flops(config, data) * config.train.batch_size * run.step
-    result["curve"] = [(m["train_seconds"], m["test_exact"]) for m in metrics if "test_exact" in m]
+    # runs from before training logged test_solved logged exact matches only
+    result["curve"] = [(m["train_seconds"], m.get("test_solved", m.get("test_exact")))
+                       for m in metrics if "test_exact" in m]
     result["seed"] = seed
     write_json_atomic(folder / "evaluation.json", result)
     return result

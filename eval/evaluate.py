@@ -34,8 +34,9 @@ from collections import Counter
 import numpy as np
 
 from eval.attempts import RULES, AttemptSettings, run_attempts
-from eval.runs import Run, SegmentTrace, run_cot, run_segments
+from eval.runs import Run, run_cot, run_segments
 from hrm.flops import cot_generation_flops, inference_flops
+from hrm.inference import SegmentTrace, graded
 from puzzles.dataset import PuzzleDataset
 
 
@@ -61,18 +62,6 @@ def segment_caps(max_segments: int, factor: int = 4) -> list[int]:
     return sorted(caps)
 
 
-def solved_rows(dataset: PuzzleDataset, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(solved, exact) per puzzle [N] bool. An exact answer is solved; any other is graded, since
-    a maze may have several shortest paths."""
-    exact = (predictions == dataset.labels).all(-1)
-    solved = exact.copy()
-    family = dataset.family
-    for row in np.flatnonzero(~exact):
-        puzzle = family.decode(dataset.inputs[row])
-        solved[row] = family.grade(puzzle, family.decode(predictions[row])).solved
-    return solved, exact
-
-
 def rate(flags: np.ndarray) -> dict:
     low, high = wilson_interval(int(flags.sum()), len(flags))
     return {"rate": float(flags.mean()) if len(flags) else 0.0, "low": low, "high": high,
@@ -82,7 +71,7 @@ def rate(flags: np.ndarray) -> dict:
 def answer_measures(dataset: PuzzleDataset, predictions: np.ndarray) -> tuple[dict, np.ndarray]:
     """Solve and exact rates, and cell, copy and fill accuracy, of answers [N, L]; and which
     puzzles were solved [N]."""
-    solved, exact = solved_rows(dataset, predictions)
+    solved, exact = graded(dataset, predictions)
     correct = predictions == dataset.labels
     copy = dataset.inputs == dataset.labels  # the answer is in the input (givens, walls)
     return {
@@ -112,7 +101,7 @@ def threshold_curve(dataset: PuzzleDataset, trace: SegmentTrace, caps: list[int]
     for threshold in THRESHOLDS:
         for cap in caps:
             used = trace.halted_at(cap, threshold)
-            solved, _ = solved_rows(dataset, trace.answers_at(used))
+            solved, _ = graded(dataset, trace.answers_at(used))
             points.append({"threshold": threshold, "segments": cap,
                            "halting": float(solved.mean()), "mean_segments": float(used.mean())})
     return points
@@ -146,7 +135,7 @@ def evaluate(
     header = {"run": str(run.path), "model": run.kind, "step": run.step,
               "family": run.family.name, "size": run.family.size, "puzzles": len(dataset),
               "parameters": sum(p.numel() for p in run.model.parameters())}
-    if run.kind == "cot":
+    if run.decodes:
         return {**header, **_evaluate_cot(run, dataset, batch_size, progress, beams)}
     header["halt_threshold"] = run.halt_threshold
 
@@ -162,9 +151,9 @@ def evaluate(
     _, _, halting = halting_measures(dataset, trace, trained)
     scaling = []
     for cap in caps:
-        fixed, _ = solved_rows(dataset, trace.predictions[:, cap - 1])
+        fixed, _ = graded(dataset, trace.predictions[:, cap - 1])
         cap_used = trace.halted_at(cap)
-        learned, _ = solved_rows(dataset, trace.answers_at(cap_used))
+        learned, _ = graded(dataset, trace.answers_at(cap_used))
         scaling.append({"segments": cap, "fixed": float(fixed.mean()),
                         "halting": float(learned.mean()),
                         "halting_mean_segments": float(cap_used.mean())})

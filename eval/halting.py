@@ -17,18 +17,25 @@ the segments it rarely trained, and then halting solves more than running them a
 The choice goes to ``RUN/halting.json`` with the step it was made at; ``load_run`` uses it
 for that checkpoint, and ``--halt-threshold`` overrides it.
 
-This module deliberately does not touch training: the trainer's own halting (exploration, the
+``train_and_calibrate`` trains a run and then chooses its threshold, as ``hrm train`` and
+``hrm compare`` do. This module deliberately does not touch training itself: the trainer's
+own halting (exploration, the
 Q head's targets) keeps the paper's rule.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 
-from eval.evaluate import solved_rows, threshold_curve
+from eval.evaluate import threshold_curve
 from eval.runs import HALTING_FILE, fresh_split, load_run, run_segments
+from hrm.config import RunConfig, model_kind, one_pass
+from hrm.inference import graded
+from hrm.progress import progress_bar
+from hrm.train import train
 from puzzles.dataset import PuzzleDataset, build_dataset, read_meta
 from puzzles.files import write_json_atomic
 
@@ -62,6 +69,22 @@ def validation_set(run_dir: Path, data: dict, count: int, seed: int) -> PuzzleDa
     return PuzzleDataset(build_dataset(spec, folder, workers=workers, force=True), "test")
 
 
+def train_and_calibrate(config: RunConfig, run_dir: str | Path, *, resume: bool = False,
+                        progress: bool = True) -> dict:
+    """Train the run (``hrm.train.train``; returns its last evaluation), then, where its
+    settings ask for it (``train.calibrate_halting`` puzzles) and the model halts, choose its
+    halting threshold: ``halt_threshold`` in the result. Under ``torchrun`` rank 0 chooses."""
+    result = train(config, run_dir, resume=resume, progress=progress)
+    count = config.train.calibrate_halting
+    if (not count or model_kind(config).decodes or one_pass(config)
+            or os.environ.get("RANK", "0") != "0"):
+        return result
+    with progress_bar(total=count, desc="choosing the halting threshold", unit="puzzle",
+                      disable=not progress) as bar:
+        result["halt_threshold"] = calibrate_halting(run_dir, count, bar.update)["threshold"]
+    return result
+
+
 def calibrate_halting(run_dir: str | Path, count: int, progress=None) -> dict:
     """Choose the halting threshold of the run in ``run_dir`` on ``count`` fresh puzzles and
     write it to ``run_dir/halting.json``; returns what was written. ``progress``: a callable
@@ -69,12 +92,12 @@ def calibrate_halting(run_dir: str | Path, count: int, progress=None) -> dict:
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     cap = run.max_segments
-    if run.kind == "cot" or cap == 1:
+    if run.decodes or cap == 1:
         raise ValueError(f"{run_dir} answers in one pass: it has no learned halting to tune")
     seed = run.data["seed"] + VALIDATION_SEED_OFFSET
     dataset = validation_set(run_dir, run.data, count, seed)
     trace = run_segments(run, dataset.inputs, cap, progress=progress)
-    solved, _ = solved_rows(dataset, trace.predictions[:, cap - 1])
+    solved, _ = graded(dataset, trace.predictions[:, cap - 1])
     fixed = float(solved.mean())
     points = threshold_curve(dataset, trace, [cap])
     record = {

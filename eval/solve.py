@@ -71,7 +71,7 @@ def solve_puzzles(
         return answers
     inputs = np.stack([family.encode(a.puzzle) for a in todo])
     started = time.perf_counter()
-    if run.kind == "cot":
+    if run.decodes:
         decoded = run_cot(run, inputs, batch_size, beams=beams, progress=progress)
         seconds = (time.perf_counter() - started) / len(todo)
         for i, item in enumerate(todo):

@@ -37,8 +37,6 @@ class ACTConfig:
     halt_only: bool = False
     q_loss_weight: float = 0.5
     loss: str = "softmax"  # or "stablemax"
-    # start the slots at staggered segments (see new_carry); False: all start together
-    stagger: bool = False
 
     def __post_init__(self) -> None:
         if self.max_segments < 1:
@@ -61,24 +59,18 @@ def unwrap(model):
     return getattr(model, "module", model)
 
 
-def new_carry(model, inputs: torch.Tensor, labels: torch.Tensor, stagger: int = 1) -> Carry:
-    """A carry for the first step, which runs ``inputs`` and ``labels`` [B, L].
-
-    Without ``stagger`` every slot starts a fresh example, so all slots run segment 1 together,
-    then segment 2, and so on: until the model halts some examples early, every step trains
-    one segment index only (the batches run in lockstep). With ``stagger`` = the maximum
-    segments M, slot i counts its first example as having run i mod M segments already, so it
-    runs only the rest of them; from the first step on, every step trains all segment
-    indices equally often.
-    """
+def new_carry(model, inputs: torch.Tensor, labels: torch.Tensor) -> Carry:
+    """A carry for the first step, which runs ``inputs`` and ``labels`` [B, L]: every slot
+    starts a fresh example, so all slots run segment 1 together, then segment 2, and so on
+    until the model halts some early (starting the slots at staggered segments measured no
+    gain: docs/experiments.md)."""
     batch = inputs.shape[0]
-    head_start = torch.arange(batch, device=inputs.device) % stagger
     return Carry(
         unwrap(model).initial_state(batch, inputs.device),
         inputs,
         labels,
-        head_start,
-        head_start == 0,  # halted, so reset and counted from 0; the state is initial anyway
+        torch.zeros(batch, dtype=torch.long, device=inputs.device),
+        torch.ones(batch, dtype=torch.bool, device=inputs.device),  # so reset, counted from 0
     )
 
 
@@ -150,34 +142,3 @@ def wants_halt(q_values: torch.Tensor, halt_only: bool, threshold: float = 0.5) 
 def _halt_logit(q_values: torch.Tensor, halt_only: bool) -> torch.Tensor:
     q_halt, q_continue = q_values[..., 0], q_values[..., 1]
     return q_halt if halt_only else q_halt - q_continue
-
-
-@torch.no_grad()
-def predict(
-    model,
-    inputs: torch.Tensor,
-    segments: int,
-    halting: bool = False,
-    cycles: tuple[int, int] | None = None,
-    halt_only: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predictions [B, L] after up to ``segments`` segments, and the segments each used [B].
-
-    With ``halting`` an example stops at the first segment where the Q head says so (its
-    prediction is frozen there; ``halt_only``: the rule of a model trained without the continue
-    target); otherwise every example runs all segments.
-    """
-    state = unwrap(model).initial_state(inputs.shape[0], inputs.device)
-    used = torch.full((inputs.shape[0],), segments, dtype=torch.long, device=inputs.device)
-    done = torch.zeros(inputs.shape[0], dtype=torch.bool, device=inputs.device)
-    predictions = torch.zeros_like(inputs)
-    for step in range(1, segments + 1):
-        state, logits, q_values = model(state, inputs, cycles)
-        predictions = torch.where(done[:, None], predictions, logits.argmax(-1))
-        if halting:
-            stop = ~done & wants_halt(q_values, halt_only)
-            used = torch.where(stop, step, used)
-            done = done | stop
-            if bool(done.all()):
-                break
-    return predictions, used

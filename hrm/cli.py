@@ -23,6 +23,26 @@ from puzzles.inputs import read_puzzles
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 SIZE = click.IntRange(min=1)
+# size and tier when a command is not told them: the sizes and tiers of the laptop presets
+FAMILY_DEFAULTS = {"sudoku": (9, "easy"), "maze": (15, "hard")}
+
+
+class ModelKindChoice(click.Choice):
+    """A choice among the model kinds of ``hrm.kinds``, read when a command needs them: the
+    registry brings in torch, which every command would otherwise pay for at start."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property
+    def choices(self) -> list[str]:
+        from hrm.kinds import KINDS
+
+        return list(KINDS)
+
+    @choices.setter
+    def choices(self, value) -> None:
+        pass  # the registry's, always
 # the most segments any option runs a puzzle for: training uses 4-16, and inference gains
 # nothing measurable past 4× training (BENCHMARKS.md), so more is a typo, not a plan
 SEGMENTS_CAP = 1024
@@ -126,8 +146,8 @@ def data_build(
         raise click.UsageError("--generator, --wall-prob and --unique-path are maze options")
     spec = BuildSpec(
         family=family,
-        size=size if size is not None else (9 if family == "sudoku" else 15),
-        difficulty=difficulty or ("easy" if family == "sudoku" else "hard"),
+        size=size if size is not None else FAMILY_DEFAULTS[family][0],
+        difficulty=difficulty or FAMILY_DEFAULTS[family][1],
         train=n_train,
         test=n_test,
         seed=seed,
@@ -234,7 +254,7 @@ def _split_stats(ds: PuzzleDataset) -> dict:
 @click.option("--data", "data_path", type=click.Path(path_type=Path),
               help="A dataset directory (else one is built from the preset's data section).")
 @click.option("--preset", default="tiny", show_default=True, help="Named configuration.")
-@click.option("--model", "model_kind", type=click.Choice(["hrm", "transformer", "cot"]),
+@click.option("--model", "model_kind", type=ModelKindChoice(),
               help="Model to train (default: the preset's, HRM). A transformer or chain-of-"
               "thought model gets the preset's width and as many layers as the HRM has blocks.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
@@ -259,8 +279,10 @@ def train_command(
     resume: bool,
 ) -> None:
     """Train a model (HRM by default); progress on stderr, metrics in OUT/metrics.jsonl."""
+    from eval.halting import train_and_calibrate
+    from hrm.config import RunConfig, apply_override
     from hrm.presets import preset as load_preset
-    from hrm.train import RunConfig, apply_override, saved_sections, train
+    from hrm.train import saved_sections
 
     saved = saved_sections(out) if resume else None
     preset_given = click.get_current_context().get_parameter_source("preset")
@@ -297,7 +319,7 @@ def train_command(
         if found is None:
             raise click.UsageError(why)
         raw["data"]["path"] = str(found)
-    result = train(RunConfig.from_dict(raw), out, resume=resume)
+    result = train_and_calibrate(RunConfig.from_dict(raw), out, resume=resume)
     if os.environ.get("RANK", "0") != "0":
         return  # under torchrun, rank 0 reports
     summary = ", ".join(f"{k} {v:.3f}" for k, v in result.items())
@@ -487,9 +509,9 @@ def eval_command(
         side = run.family.size if size is None else size
         wanted = f"{side}×{side} {family or run.family.name}"
         raise click.UsageError(f"{run_dir} solves {describe(run.family)}, not {wanted}")
-    if compiled and run.kind == "cot":
+    if compiled and run.decodes:
         raise click.UsageError("--compile is for models that answer in segments, not for CoT")
-    if attempts > 1 and run.kind == "cot":
+    if attempts > 1 and run.decodes:
         raise click.UsageError("--attempts is for models that answer in segments; a chain-of-"
                                "thought run decodes once (try --beams)")
     if compiled:
@@ -622,7 +644,7 @@ def solve_command(
             raise click.UsageError("--show-steps shows the segments of one run: drop --attempts")
         attempts = 1
     run = _with_threshold(load_run(run_dir), halt_threshold)
-    if run.kind == "cot":
+    if run.decodes:
         if attempts > 1 and given != click.core.ParameterSource.DEFAULT:
             raise click.UsageError("--attempts is for models that answer in segments; a chain-"
                                    "of-thought run decodes once (try --beams)")
@@ -699,8 +721,8 @@ def compare_command(family: str, size: int | None, difficulty: str | None, model
     if data_path is not None:
         meta = read_meta(data_path)
         family, size, difficulty = meta["family"], meta["size"], meta["difficulty"]
-    size = size if size is not None else (9 if family == "sudoku" else 15)
-    difficulty = difficulty or ("easy" if family == "sudoku" else "hard")
+    size = size if size is not None else FAMILY_DEFAULTS[family][0]
+    difficulty = difficulty or FAMILY_DEFAULTS[family][1]
     spec = Comparison(family, size, difficulty, [m.strip() for m in models.split(",")],
                       parse_budget(budget, budget_kind), budget_kind, seeds, n_train, n_test,
                       preset or _default_preset(family, size), list(overrides),

@@ -59,7 +59,6 @@ def hrm_blocks(config: HRMConfig) -> tuple[int, int]:
     total = steps * low + config.h_cycles * high
     window = {  # low-level updates inside the gradient window
         "one_step": 1,
-        "last_cycle": config.l_cycles,
         "unrolled": min(steps, config.unrolled_steps),
         "full": steps,
     }[config.gradient]

@@ -126,13 +126,9 @@ class Attention(nn.Module):
         x: torch.Tensor,
         rotary: RotaryEmbedding | None = None,
         cache: KVCache | None = None,
-        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``x`` [B, L, D]; with a ``cache`` (causal decoding) ``x`` holds the positions after
-        those cached, and their keys and values are appended to it. ``bias`` [H, L, L] is added
-        to the attention scores (bidirectional attention only)."""
-        if bias is not None and (self.causal or cache is not None):
-            raise ValueError("an attention bias is only supported for bidirectional attention")
+        those cached, and their keys and values are appended to it."""
         batch, length, hidden = x.shape
         offset = cache.length if cache is not None else 0
         qkv = self.qkv(x).view(batch, length, 3, self.heads, self.head_dim)
@@ -152,13 +148,10 @@ class Attention(nn.Module):
         use_explicit = self.path == "explicit" or (
             self.path == "auto" and length <= EXPLICIT_ATTENTION_MAX_LEN and x.device.type == "cpu"
         )
-        if bias is not None:
-            bias = bias.to(q.dtype)
         if use_explicit:
-            y = explicit_attention(q, k, v, causal, keep, bias)
+            y = explicit_attention(q, k, v, causal, keep)
         else:
-            mask = keep if bias is None else bias
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, is_causal=causal)
         return self.out(y.transpose(1, 2).reshape(batch, length, hidden))
 
 
@@ -168,12 +161,9 @@ def explicit_attention(
     v: torch.Tensor,
     causal: bool,
     keep: torch.Tensor | None = None,
-    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     # scaling the queries, not the scores: head_dim numbers per query instead of one per key
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # [B, H, L, T]
-    if bias is not None:
-        scores = scores + bias
     if causal:
         length = q.shape[-2]
         keep = torch.ones(length, length, dtype=torch.bool, device=q.device).tril()
@@ -217,13 +207,6 @@ def grid_side(seq_len: int, needs: str) -> int:
     return side
 
 
-def check_grid_conv(grid_conv: bool, seq_len: int) -> None:
-    """For the configs of every model with a grid convolution, so a bad value stops a run before
-    its data is built."""
-    if grid_conv:
-        grid_side(seq_len, "grid_conv needs")
-
-
 class GridConv(nn.Module):
     """A depthwise 3×3 convolution over a square grid read row by row: each channel of a cell
     gets a learned mix of that channel at the cell and its eight neighbours (zeros past the
@@ -249,16 +232,15 @@ class GridConv(nn.Module):
 MIXERS = ("attention", "mlp")
 
 
-def check_mixer(mixer: str, positions: str, qk_norm: bool, relative_bias: bool,
-                mixer_expansion: float = 4.0) -> None:
+def check_mixer(mixer: str, positions: str, qk_norm: bool, mixer_expansion: float = 4.0
+                ) -> None:
     """A one-line error for a mixer and settings that only attention uses."""
     if mixer not in MIXERS:
         raise ValueError(f"mixer must be one of {', '.join(MIXERS)}, not {mixer!r}")
     if not mixer_expansion > 0:
         raise ValueError(f"mixer_expansion must be positive, not {mixer_expansion}")
-    if mixer == "mlp" and (positions == "rope" or qk_norm or relative_bias):
-        raise ValueError("mixer=mlp has no attention: it cannot use rope positions, qk_norm or "
-                         "relative_bias")
+    if mixer == "mlp" and (positions == "rope" or qk_norm):
+        raise ValueError("mixer=mlp has no attention: it cannot use rope positions or qk_norm")
 
 
 class Block(nn.Module):
@@ -292,23 +274,15 @@ class Block(nn.Module):
         x: torch.Tensor,
         rotary: RotaryEmbedding | None = None,
         cache: KVCache | None = None,
-        bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        mixed = self.token_mixer(x) if self.attn is None else self.attn(x, rotary, cache, bias)
+        mixed = self.token_mixer(x) if self.attn is None else self.attn(x, rotary, cache)
         if self.grid_conv is not None:
             mixed = mixed + self.grid_conv(x)
         x = rms_norm(x + mixed)
         return rms_norm(x + self.mlp(x))
 
 
-POSITIONS = ("learned", "grid", "sudoku", "rope")
-
-
-def sudoku_box_shape(side: int) -> tuple[int, int]:
-    """Rows and columns of a box of a side×side Sudoku: as square as the side allows, wider than
-    tall (4: 2×2, 6: 2×3, 9: 3×3, 16: 4×4, as in ``puzzles.sudoku``)."""
-    rows = max(r for r in range(1, math.isqrt(side) + 1) if side % r == 0)
-    return rows, side // rows
+POSITIONS = ("learned", "grid", "rope")
 
 
 class TokenEmbedding(nn.Module):
@@ -316,10 +290,7 @@ class TokenEmbedding(nn.Module):
 
     ``learned``: one vector per position. ``grid``: for a square grid read row by row, a learned
     vector per row plus one per column, so every cell of a row shares what makes it that row
-    (the structure a Sudoku or maze model otherwise has to discover from data). ``sudoku``: the
-    same plus a vector per box, so that the third kind of unit is as plain as rows and columns;
-    from row and column vectors alone, "same box" is a conjunction that attention's bilinear
-    scores cannot express directly."""
+    (the structure a Sudoku or maze model otherwise has to discover from data)."""
 
     def __init__(self, vocab: int, hidden: int, max_len: int, positions: str,
                  uncompiled: bool = False) -> None:
@@ -328,8 +299,6 @@ class TokenEmbedding(nn.Module):
         # TokenMixer need that: torch 2.13's CPU code for the lookup's backward, fused with the
         # mixer's transposed gradients, wrote past its buffers for lengths not a multiple of 32
         self.uncompiled = uncompiled
-        if positions not in POSITIONS:
-            raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got {positions!r}")
         self.scale = math.sqrt(hidden)
         self.tokens = nn.Embedding(vocab, hidden)
         trunc_normal_(self.tokens.weight, 1.0 / self.scale)
@@ -337,25 +306,15 @@ class TokenEmbedding(nn.Module):
         if positions == "learned":
             table = trunc_normal_(torch.empty(max_len, hidden), 1 / self.scale)
             self.positions = nn.Parameter(table)
-        elif positions in ("grid", "sudoku"):
-            side = grid_side(max_len, f"{positions} positions need")
+        elif positions == "grid":
+            side = grid_side(max_len, "grid positions need")
             self.rows = nn.Parameter(trunc_normal_(torch.empty(side, 1, hidden), 1 / self.scale))
             self.columns = nn.Parameter(trunc_normal_(torch.empty(1, side, hidden), 1 / self.scale))
-            if positions == "sudoku":
-                box_rows, box_cols = sudoku_box_shape(side)
-                self.boxes = nn.Parameter(trunc_normal_(torch.empty(side, hidden), 1 / self.scale))
-                row, col = torch.arange(max_len) // side, torch.arange(max_len) % side
-                box = (row // box_rows) * (side // box_cols) + col // box_cols
-                self.register_buffer("box_of_cell", box, persistent=False)  # [L]
 
     def position_table(self) -> torch.Tensor | None:
         """[L, D], or None with rotary positions."""
         if self.positions is not None:
             return self.positions
-        if hasattr(self, "boxes"):
-            # three unit-scale terms: 1/sqrt(3) keeps the sum at unit scale
-            cells = (self.rows + self.columns).flatten(0, 1) + self.boxes[self.box_of_cell]
-            return cells / math.sqrt(3)
         if hasattr(self, "rows"):
             # two unit-scale terms: 1/sqrt(2) keeps the sum at unit scale
             return ((self.rows + self.columns) / math.sqrt(2)).flatten(0, 1)
@@ -379,27 +338,6 @@ class TokenEmbedding(nn.Module):
         return self._embed(tokens, offset)
 
 
-class GridBias(nn.Module):
-    """A learned attention bias per head for each offset (rows down, columns right) from one cell
-    of a square grid to another, shared by every layer that is given it.
-
-    With it a head can attend to, say, the cell above from the first step, where absolute
-    positions leave that to be learned per cell: a maze is solved by looking at neighbours.
-    Starts at zero, so it changes nothing until trained."""
-
-    def __init__(self, heads: int, seq_len: int) -> None:
-        super().__init__()
-        side = grid_side(seq_len, "a grid bias needs")
-        span = 2 * side - 1  # offsets -(side - 1) .. side - 1 per axis
-        self.table = nn.Parameter(torch.zeros(heads, span * span))
-        row, col = torch.arange(seq_len) // side, torch.arange(seq_len) % side
-        offset = (row[None, :] - row[:, None] + side - 1) * span + col[None, :] - col[:, None]
-        self.register_buffer("offset", offset + side - 1, persistent=False)  # [L, L]
-
-    def forward(self) -> torch.Tensor:
-        return self.table[:, self.offset]  # [H, L, L]
-
-
 class AnswerFeedback(nn.Module):
     """Shows a model that reasons in segments its own confident answers: the next segment reads
     the puzzle with every cell it was sure of (softmax above ``threshold``) filled in, embedded
@@ -413,7 +351,6 @@ class AnswerFeedback(nn.Module):
 
     def __init__(self, hidden: int, threshold: float) -> None:
         super().__init__()
-        check_feedback_threshold(threshold)
         self.threshold = threshold
         self.filled = nn.Parameter(torch.zeros(hidden))
 
@@ -431,33 +368,10 @@ class AnswerFeedback(nn.Module):
         return torch.where(confidence > self.threshold, answer, 0)
 
 
-def check_feedback_threshold(threshold: float) -> None:
-    """For the configs of every model with answer feedback, so a bad value stops a run before
-    its data is built."""
-    if not 0 < threshold < 1:
-        raise ValueError(f"feedback_threshold must be between 0 and 1, not {threshold}")
-
-
-def check_state_carry(carry_state: bool, feedback: bool) -> None:
-    """Without the carried state, answer feedback is all that passes from a segment to the next:
-    with neither, every segment would repeat the first."""
-    if not carry_state and not feedback:
-        raise ValueError("carry_state=false needs feedback=true: with neither, every segment "
-                         "would repeat the first")
-
-
-def check_init_state_std(std: float) -> None:
-    """For the configs of every model with fixed initial states, so a bad value stops a run
-    before its data is built."""
-    if std < 0:
-        raise ValueError(f"init_state_std must be at least 0, not {std}")
-
-
 def initial_state_vector(hidden: int, std: float) -> torch.Tensor:
     """A fixed initial state [hidden], broadcast over batch and positions: truncated normal at
     ``std`` (the paper's 1.0), or zeros at 0, when a first segment should start from the
     puzzle alone rather than from a constant as large as the embedded puzzle."""
-    check_init_state_std(std)
     vector = torch.zeros(hidden)
     return trunc_normal_(vector, std) if std > 0 else vector
 
@@ -465,11 +379,6 @@ def initial_state_vector(hidden: int, std: float) -> torch.Tensor:
 def feedback_for(feedback: bool, hidden: int, threshold: float) -> AnswerFeedback | None:
     """The answer feedback a model needs when it asks for it, else None."""
     return AnswerFeedback(hidden, threshold) if feedback else None
-
-
-def grid_bias_for(relative_bias: bool, heads: int, seq_len: int) -> GridBias | None:
-    """The grid bias a model needs when it asks for one, else None."""
-    return GridBias(heads, seq_len) if relative_bias else None
 
 
 def rotary_for(positions: str, hidden: int, heads: int, max_len: int) -> RotaryEmbedding | None:

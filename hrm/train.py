@@ -20,19 +20,15 @@ import json
 import math
 import os
 import time
-import types
-import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
-from baselines.cot import CoTBatches, CoTCodec, CoTConfig, CoTModel, cot_step, evaluate_cot
-from baselines.transformer import Transformer, TransformerConfig, matched_layers
-from hrm.act import ACTConfig, Carry, act_step, new_carry, predict
+from baselines.cot import CoTBatches, CoTCodec, CoTConfig, cot_step
+from hrm.act import ACTConfig, Carry, act_step, new_carry
 from hrm.checkpoint import (
     has_checkpoint,
     load_checkpoint,
@@ -40,9 +36,20 @@ from hrm.checkpoint import (
     optimizer_to_tensors,
     save_checkpoint,
 )
-from hrm.model import HRM, HRMConfig, State, count_parameters
+from hrm.config import (
+    DataConfig,
+    RunConfig,
+    TrainConfig,
+    build_config,
+    build_model,
+    model_kind,
+    one_pass,
+)
+from hrm.inference import answer_metrics, run_cot, run_segments
+from hrm.kinds import DEFAULT_KIND, ModelKind
+from hrm.model import count_parameters
 from hrm.progress import progress_bar
-from puzzles import make_family
+from hrm.segment_model import State
 from puzzles.dataset import (
     BatchLoader,
     BuildSpec,
@@ -57,238 +64,6 @@ from puzzles.files import read_json_object, write_json_atomic
 class TrainingError(ValueError):
     """Training cannot go on (a non-finite loss, a run directory in the way): a problem with
     what it was given, reported as one line like any bad input."""
-
-
-@dataclass
-class DataConfig:
-    path: str | None = None  # an existing dataset; else one is built from the fields below
-    family: str = "sudoku"
-    size: int = 4
-    difficulty: str = "easy"
-    train: int = 1000
-    test: int = 200
-    seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)  # family options, e.g. unique_path
-
-
-@dataclass
-class TrainConfig:
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    warmup_steps: int = 100
-    schedule: str = "constant"  # or "cosine" (to 10% of lr at max_steps)
-    max_steps: int = 1000
-    # a wall-time budget for training (evaluations not counted): the run stops when it is spent
-    # and the cosine schedule follows the clock instead of the step count. Not reproducible
-    # bit for bit, since the step a schedule point falls on depends on the machine's speed
-    max_seconds: float | None = None
-    # the first shallow_steps run one high- and one low-level cycle and one segment per puzzle:
-    # at 9×9, HRM trained at full depth from scratch stays stuck copying its input
-    shallow_steps: int = 0
-    grad_clip: float = 1.0
-    # after training, choose learned halting's threshold on this many fresh validation puzzles
-    # (eval/halting.py); 0: keep the paper's 0.5
-    calibrate_halting: int = 0
-    ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
-    seed: int = 0
-    eval_every: int = 250
-    eval_segments: int | None = None  # default: act.max_segments
-    eval_limit: int | None = None  # periodic evaluations on the first N test puzzles; the last
-    # evaluation always uses the whole test split
-    checkpoint_every: int = 250
-    log_every: int = 10
-    dtype: str = "fp32"  # or "bf16" (autocast)
-    compile: bool = False  # torch.compile the model: ~1.3× faster steps after ~60 s compiling
-    threads: int | None = None  # torch threads; default: the cores this process may use
-
-
-@dataclass
-class RunConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    # "kind" (MODEL_KINDS) and the model's config fields but vocab_size/seq_len; presets hold
-    # HRM fields, which a transformer maps to its own (see build_model)
-    model: dict[str, Any] = field(default_factory=dict)
-    act: ACTConfig = field(default_factory=ACTConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
-        sections = {"data": DataConfig, "act": ACTConfig, "train": TrainConfig}
-        unknown = set(raw) - {"data", "model", "act", "train"}
-        if unknown:
-            raise ValueError(f"unknown config section {sorted(unknown)[0]!r}")
-        built = {}
-        for name, kind in sections.items():
-            values = dict(raw.get(name, {}))
-            known = {f.name for f in dataclasses.fields(kind)}
-            for key in values:
-                if key not in known:
-                    raise ValueError(f"unknown config key '{name}.{key}'")
-            check_types(name, kind, values)
-            if name == "train" and "betas" in values:
-                values["betas"] = tuple(values["betas"])
-            built[name] = kind(**values)
-        model = dict(raw.get("model", {}))
-        known = {"kind"} | _config_keys(HRMConfig) | _config_keys(TransformerConfig)
-        known |= _config_keys(CoTConfig)
-        for key in model:
-            if key not in known:
-                raise ValueError(f"unknown config key 'model.{key}'")
-        for kind in (CoTConfig, TransformerConfig, HRMConfig):  # HRM's types win when shared
-            check_types("model", kind, {k: v for k, v in model.items() if k in _config_keys(kind)})
-        build_config(model, vocab_size=2, seq_len=1)  # validates values early
-        data = built["data"]
-        if data.options and not data.path:
-            try:
-                make_family(data.family, data.size, **data.options)
-            except TypeError:
-                raise ValueError(f"data.options {sorted(data.options)} are not all options of "
-                                 f"the {data.family} family") from None
-        check_ranges(built)
-        if built["train"].schedule not in ("constant", "cosine"):
-            raise ValueError("train.schedule must be 'constant' or 'cosine', "
-                             f"not {built['train'].schedule!r}")
-        if built["train"].max_seconds is not None and built["train"].max_seconds <= 0:
-            raise ValueError("train.max_seconds must be positive")
-        if built["train"].calibrate_halting < 0:
-            raise ValueError("train.calibrate_halting must be 0 (off) or a number of puzzles")
-        if built["train"].dtype not in ("fp32", "bf16"):
-            raise ValueError(f"train.dtype must be 'fp32' or 'bf16', not {built['train'].dtype!r}")
-        return cls(model=model, **built)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _at_least(low: float):
-    return lambda v: v is None or (math.isfinite(v) and v >= low), f"at least {low}"
-
-
-# the numeric settings' ranges; None passes where a field allows it (a default applies)
-RANGES = {
-    "data": {"size": _at_least(1), "train": _at_least(0), "test": _at_least(0)},
-    "act": {"max_segments": _at_least(1), "q_loss_weight": _at_least(0),
-            "explore_prob": (lambda v: 0 <= v <= 1, "from 0 to 1")},
-    "train": {
-        "batch_size": _at_least(1), "max_steps": _at_least(1), "warmup_steps": _at_least(0),
-        "shallow_steps": _at_least(0), "grad_clip": _at_least(0),
-        "lr": (lambda v: math.isfinite(v) and v > 0, "positive"),
-        "weight_decay": _at_least(0), "ema": (lambda v: 0 <= v < 1, "from 0 up to 1"),
-        "eval_every": _at_least(1), "eval_segments": _at_least(1), "eval_limit": _at_least(1),
-        "checkpoint_every": _at_least(1), "log_every": _at_least(1), "threads": _at_least(1),
-        "betas": (lambda v: len(v) == 2 and all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
-    },
-}
-
-
-def check_ranges(sections: dict[str, Any]) -> None:
-    """Refuse a number outside its setting's range: ``train.max_steps=-5`` would otherwise
-    "train" no step and write no checkpoint, and exit as if it had."""
-    for section, checks in RANGES.items():
-        for key, (ok, wanted) in checks.items():
-            value = getattr(sections[section], key)
-            try:
-                fine = ok(value)
-            except TypeError:
-                fine = False
-            if not fine:
-                raise ValueError(f"{section}.{key} must be {wanted}, not {value!r}")
-
-
-SIMPLE_TYPES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-
-
-def check_types(section: str, kind: type, values: dict[str, Any]) -> None:
-    """Refuse a value of the wrong type for a bool, int, float or str field of the dataclass
-    ``kind`` (None where the field allows it): ``--set act.halt_only=maybe`` would otherwise
-    pass as a truthy string. Fields of other types are left to the config's own checks."""
-    hints = typing.get_type_hints(kind)
-    for key, value in values.items():
-        hint = hints.get(key)
-        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-        simple = [t for t in allowed if t in SIMPLE_TYPES]
-        if not simple or (value is None and type(None) in allowed):
-            continue
-        if not any(_is_a(value, t) for t in simple):
-            wanted = " or ".join(SIMPLE_TYPES[t] for t in simple)
-            raise ValueError(f"{section}.{key} must be {wanted}, not {value!r}")
-
-
-def _is_a(value: Any, kind: type) -> bool:
-    if isinstance(value, bool):  # bool is an int to Python, never here
-        return kind is bool
-    if kind is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, kind)
-
-
-def apply_override(raw: dict[str, Any], assignment: str) -> None:
-    """Apply ``section.key=value`` (value parsed as JSON when it can be) to a nested dict."""
-    if "=" not in assignment or "." not in assignment.split("=", 1)[0]:
-        raise ValueError(f"--set expects section.key=value, got {assignment!r}")
-    dotted, text = assignment.split("=", 1)
-    section, key = dotted.split(".", 1)
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = text
-    raw.setdefault(section, {})[key] = value
-
-
-MODEL_KINDS = ("hrm", "transformer", "cot")
-# settings of the segment loop, which a model that answers in one pass does not run
-SEGMENT_LOOP_KEYS = ("feedback", "feedback_threshold", "carry_state", "init_state_std")
-
-
-def _config_keys(kind: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(kind)} - {"vocab_size", "seq_len"}
-
-
-def build_config(model: dict[str, Any], vocab_size: int, seq_len: int):
-    """The model config that ``model`` (the run config's model section) describes.
-
-    A transformer takes the shared fields (hidden, heads, positions, ...) and, unless ``layers``
-    is given, as many layers as the HRM described would have blocks, so that the parameter
-    counts match; HRM's recurrence fields do not apply to it and are dropped, and neither do
-    the segment loop's (feedback, carry_state) when it answers in one pass, so that every
-    preset also describes a one-pass transformer."""
-    kind = model.get("kind", "hrm")
-    fields = {k: v for k, v in model.items() if k != "kind"}
-    if kind == "hrm":
-        extra = set(fields) - _config_keys(HRMConfig)
-        if extra:
-            raise ValueError(f"model.{sorted(extra)[0]} is not an HRM setting")
-        return HRMConfig(vocab_size=vocab_size, seq_len=seq_len, **fields)
-    if kind == "transformer":
-        fields.setdefault("layers", matched_layers(fields))
-        fields = {k: v for k, v in fields.items() if k in _config_keys(TransformerConfig)}
-        if not fields.get("refine"):
-            fields = {k: v for k, v in fields.items() if k not in SEGMENT_LOOP_KEYS}
-        return TransformerConfig(vocab_size=vocab_size, seq_len=seq_len, **fields)
-    if kind == "cot":  # vocab_size: the codec's; seq_len: the decoding budget unless max_len
-        fields.setdefault("layers", matched_layers(fields))
-        if fields.get("positions") in ("grid", "sudoku"):  # a trace is a sequence, not a grid
-            fields["positions"] = "learned"
-        fields = {k: v for k, v in fields.items() if k in _config_keys(CoTConfig)}
-        fields.setdefault("max_len", seq_len)
-        return CoTConfig(vocab_size=vocab_size, **fields)
-    raise ValueError(f"model.kind must be one of {', '.join(MODEL_KINDS)}, not {kind!r}")
-
-
-def build_model(config) -> torch.nn.Module:
-    if isinstance(config, CoTConfig):
-        return CoTModel(config)
-    return HRM(config) if isinstance(config, HRMConfig) else Transformer(config)
-
-
-def one_pass(config: RunConfig) -> bool:
-    """Whether the model answers in a single pass (no segments, no halting)."""
-    return config.model.get("kind", "hrm") == "transformer" and not config.model.get("refine")
-
-
-# --- the run ----------------------------------------------------------------------------------
 
 
 def prepare_data(config: DataConfig, run: Path) -> Path:
@@ -338,7 +113,7 @@ def check_same_run(run: Path, kind: str, model_config: dict[str, Any],
     saved = saved_config(run)
     if saved is None:
         return
-    trained_kind = saved.get("model_kind", "hrm")
+    trained_kind = saved.get("model_kind", DEFAULT_KIND)
     if trained_kind != kind:
         raise TrainingError(f"{run} holds a {trained_kind} run, not a {kind} one; resume it "
                             f"as one (hrm train --out {run} --resume --model {trained_kind})")
@@ -397,31 +172,25 @@ def learning_rate(config: TrainConfig, step: int, seconds: float = 0.0) -> float
     return config.lr
 
 
-@torch.no_grad()
-def evaluate(
-    model: torch.nn.Module,
-    dataset: PuzzleDataset,
-    segments: int,
-    device: torch.device | None = None,
-    batch_size: int = 64,
-    cycles: tuple[int, int] | None = None,
-    limit: int | None = None,
-) -> dict:
-    """Exact solve rate and cell accuracy on a split (its first ``limit`` puzzles), running a
-    fixed number of segments."""
-    model.eval()
-    exact = cells = 0.0
+def evaluate(model: torch.nn.Module, kind: ModelKind, dataset: PuzzleDataset, segments: int,
+             cycles: tuple[int, int] | None = None, limit: int | None = None,
+             codec: CoTCodec | None = None) -> dict[str, float]:
+    """The rates training logs on a split (its first ``limit`` puzzles), by the code ``hrm
+    eval`` runs (``hrm/inference.py``): every puzzle runs ``segments`` segments (a chain of
+    thought decodes greedily). One stream, in this thread, so that autocast applies."""
     count = min(len(dataset), limit or len(dataset))
-    for start in range(0, count, batch_size):
-        rows = slice(start, min(count, start + batch_size))
-        inputs = torch.from_numpy(dataset.inputs[rows].astype(np.int64)).to(device)
-        labels = torch.from_numpy(dataset.labels[rows].astype(np.int64)).to(device)
-        predictions, _ = predict(model, inputs, segments, cycles=cycles)
-        exact += (predictions == labels).all(-1).sum().item()
-        cells += (predictions == labels).float().mean(-1).sum().item()
-    model.train()
-    count = max(1, count)
-    return {"test_exact": exact / count, "test_cell_accuracy": cells / count}
+    inputs = dataset.inputs[:count]
+    model.eval()
+    try:
+        if kind.decodes:
+            answers = run_cot(model, codec, dataset.family, inputs)
+            return {**answer_metrics(dataset, answers.predictions),
+                    "test_finished": float(answers.finished.mean()),
+                    "test_tokens": float(answers.tokens.mean())}
+        trace = run_segments(model, inputs, segments, batch_size=64, streams=1, cycles=cycles)
+        return answer_metrics(dataset, trace.predictions[:, -1])
+    finally:
+        model.train()
 
 
 def average_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -456,20 +225,27 @@ def _carry_tensors(carry: Carry | None) -> dict[str, torch.Tensor]:
     if carry is None:
         return {}
     tensors = {
-        "carry.z_high": carry.state.z_high, "carry.z_low": carry.state.z_low,
         "carry.inputs": carry.inputs, "carry.labels": carry.labels,
         "carry.segments": carry.segments, "carry.halted": carry.halted,
     }
+    tensors.update({f"carry.z{i}": z for i, z in enumerate(carry.state.z)})
     if carry.state.board is not None:
         tensors["carry.board"] = carry.state.board
     return tensors
 
 
-def _carry_from(tensors: dict[str, torch.Tensor]) -> Carry | None:
+def _carry_from(tensors: dict[str, torch.Tensor], count: int) -> Carry | None:
+    """The carry a checkpoint holds, for a model of ``count`` latents."""
     if "carry.inputs" not in tensors:
         return None
+    latents = []
+    while f"carry.z{len(latents)}" in tensors:
+        latents.append(tensors[f"carry.z{len(latents)}"])
+    if not latents:  # written before latents were numbered, by HRM's names (a transformer
+        # kept its one latent as z_H and zeros as z_L)
+        latents = [tensors["carry.z_high"], tensors["carry.z_low"]][:count]
     return Carry(
-        State(tensors["carry.z_high"], tensors["carry.z_low"], tensors.get("carry.board")),
+        State(tuple(latents), tensors.get("carry.board")),
         tensors["carry.inputs"], tensors["carry.labels"],
         tensors["carry.segments"], tensors["carry.halted"],
     )
@@ -546,216 +322,291 @@ def train(
     carry (``train.batch_size`` is per process); gradients are averaged by
     DistributedDataParallel, and rank 0 alone writes files and evaluates.
     """
-    run = Path(run)
-    tc = config.train
-    ddp = setup_distributed()
+    run, ddp = Path(run), setup_distributed()
     if has_checkpoint(run) and not resume:
         raise TrainingError(f"{run} already holds a run; pass --resume to continue it")
-    torch.manual_seed(tc.seed + ddp.rank)
-    cores = max(1, len(_available_cores()) // ddp.local_world_size)
-    torch.set_num_threads(tc.threads or cores)
-
-    if ddp.is_main:  # one process builds the data; the others find it after the barrier
-        prepare_data(config.data, run)
-    ddp.barrier()
-    data_path = prepare_data(config.data, run)
-    # both splits are checked before the run directory is made: a damaged dataset leaves none
-    train_set, test_set = PuzzleDataset(data_path, "train"), PuzzleDataset(data_path, "test")
-    if not len(test_set):
-        raise TrainingError(f"{data_path}: the test split holds no puzzles to evaluate on")
-    if len(train_set) < tc.batch_size * ddp.world_size:
-        raise TrainingError(f"the training split has {len(train_set)} puzzles, fewer than "
-                            f"one batch of {tc.batch_size} per process")
-    if config.model.get("positions") == "sudoku" and train_set.family.name != "sudoku":
-        raise ValueError(f"model.positions=sudoku needs Sudoku data, not {train_set.family.name}")
-    kind = config.model.get("kind", "hrm")
-    if kind == "cot":  # sequences of puzzle, trace and answer; room for longer test traces
-        codec = CoTCodec(train_set.family, config.model.get("answer", CoTConfig.answer))
-        loader = CoTBatches(train_set, codec, tc.batch_size, seed=tc.seed, rank=ddp.rank,
-                            world_size=ddp.world_size)
-        model_config = build_config(config.model, codec.vocab_size, loader.max_len * 5 // 4)
-    else:
-        loader = BatchLoader(train_set, tc.batch_size, seed=tc.seed, rank=ddp.rank,
-                             world_size=ddp.world_size)
-        model_config = build_config(config.model, train_set.family.vocab_size,
-                                    train_set.family.seq_len)
-    model = build_model(model_config).to(ddp.device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay,
-                                  betas=tc.betas)
-    step, epoch, position, carry = 0, 0, 0, None
-    trained_before = 0.0  # training seconds of earlier sessions of this run (time budgets)
-    ema = average_of(model) if tc.ema else {}
-    meta = train_set.meta
+    trainer = Trainer(config, run, ddp)
     if resume and has_checkpoint(run):
-        check_same_run(run, kind, asdict(model_config), meta)
+        trainer.load_checkpoint()
+    trainer.write_config()
+    trainer.open_log(progress)
+    try:
+        done = trainer.finished()
+        while not done:
+            for inputs, labels in trainer.rest_of_epoch():
+                metrics = trainer.step(inputs, labels)
+                done = trainer.finished()
+                trainer.report(metrics, done)
+                if trainer.position.step % config.train.checkpoint_every == 0 or done:
+                    trainer.save_checkpoint()
+                if done:
+                    break
+            else:
+                trainer.next_epoch()
+    finally:
+        trainer.close_log()
+    trainer.check_ranks_in_sync()
+    ddp.close()
+    return trainer.last_eval
+
+
+@dataclass
+class Position:
+    """Where a run stands, saved with every checkpoint."""
+
+    step: int = 0  # optimiser steps taken
+    epoch: int = 0
+    batch: int = 0  # batches of this epoch already trained
+    seconds_before: float = 0.0  # training seconds of earlier sessions (time budgets)
+
+
+class Trainer:
+    """One run's training: its data, model, optimiser and where it stands, with one method per
+    thing the loop in ``train`` does. Built in a fixed order (seed, data, model, optimiser) so
+    that a seed gives the same run on a CPU."""
+
+    def __init__(self, config: RunConfig, run: Path, ddp: Distributed) -> None:
+        self.config, self.run, self.ddp = config, run, ddp
+        tc = config.train
+        torch.manual_seed(tc.seed + ddp.rank)
+        cores = max(1, len(_available_cores()) // ddp.local_world_size)
+        torch.set_num_threads(tc.threads or cores)
+        self.data_path = self._prepare_data()
+        self.train_set = PuzzleDataset(self.data_path, "train")
+        self.test_set = PuzzleDataset(self.data_path, "test")
+        self.kind, self.codec = model_kind(config), None
+        self.loader, self.model_config = self._loader_and_model_config()
+        self.model = build_model(self.model_config).to(ddp.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr,
+                                           weight_decay=tc.weight_decay, betas=tc.betas)
+        self.ema = average_of(self.model) if tc.ema else {}
+        self.position, self.carry = Position(), None
+        self.last_eval: dict = {}
+        self.autocast = torch.autocast(ddp.device.type, dtype=torch.bfloat16,
+                                       enabled=tc.dtype == "bf16")
+
+    def _prepare_data(self) -> Path:
+        """The dataset, built by one process (the others find it after the barrier), with both
+        splits checked before the run directory is made: a damaged dataset leaves none."""
+        if self.ddp.is_main:
+            prepare_data(self.config.data, self.run)
+        self.ddp.barrier()
+        path = prepare_data(self.config.data, self.run)
+        train_set, test_set = PuzzleDataset(path, "train"), PuzzleDataset(path, "test")
+        if not len(test_set):
+            raise TrainingError(f"{path}: the test split holds no puzzles to evaluate on")
+        batch = self.config.train.batch_size
+        if len(train_set) < batch * self.ddp.world_size:
+            raise TrainingError(f"the training split has {len(train_set)} puzzles, fewer than "
+                                f"one batch of {batch} per process")
+        return path
+
+    def _loader_and_model_config(self):
+        tc, ddp, family = self.config.train, self.ddp, self.train_set.family
+        if self.kind.decodes:  # sequences of puzzle, trace and answer; room for longer traces
+            self.codec = CoTCodec(family, self.config.model.get("answer", CoTConfig.answer))
+            loader = CoTBatches(self.train_set, self.codec, tc.batch_size, seed=tc.seed,
+                                rank=ddp.rank, world_size=ddp.world_size)
+            return loader, build_config(self.config.model, self.codec.vocab_size,
+                                        loader.max_len * 5 // 4)
+        loader = BatchLoader(self.train_set, tc.batch_size, seed=tc.seed, rank=ddp.rank,
+                             world_size=ddp.world_size)
+        return loader, build_config(self.config.model, family.vocab_size, family.seq_len)
+
+    # --- checkpoints and files -----------------------------------------------------------
+
+    def load_checkpoint(self) -> None:
+        """Continue from the run's checkpoint: weights, optimiser, EMA, this rank's carry and
+        RNG, and the position in the data."""
+        run, ddp, model = self.run, self.ddp, self.model
+        check_same_run(run, self.kind.name, asdict(self.model_config), self.train_set.meta)
         weights, tensors, info = load_checkpoint(run)
         if info.get("world_size", 1) != ddp.world_size:
             raise TrainingError(f"{run} was trained with {info.get('world_size', 1)} processes; "
                                 "resume it with as many")
         try:
             model.load_state_dict(weights)
-            optimizer_from_tensors(optimizer, tensors, info["optimizer"])
-            ema = {k.split("/", 1)[1]: v.to(ddp.device) for k, v in tensors.items()
-                   if k.startswith("ema/")} or ema
+            optimizer_from_tensors(self.optimizer, tensors, info["optimizer"])
+            self.ema = {k.split("/", 1)[1]: v.to(ddp.device) for k, v in tensors.items()
+                        if k.startswith("ema/")} or self.ema
             mine = {k.split("/", 1)[1]: v.to(ddp.device) for k, v in tensors.items()
                     if k.startswith(f"rank{ddp.rank}/")}
-            carry = _carry_from(mine)
+            self.carry = _carry_from(mine, len(getattr(model, "LATENTS", ())))
             torch.set_rng_state(mine["rng.torch"].cpu())
             if "rng.cuda" in mine and ddp.device.type == "cuda":  # exploration draws on the GPU
                 torch.cuda.set_rng_state(mine["rng.cuda"].cpu(), ddp.device)
         except (KeyError, RuntimeError, TypeError, ValueError) as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else "incomplete"
             raise TrainingError(f"{run / 'checkpoint'}: cannot resume from it ({reason})") from None
-        step, epoch, position = info["step"], info["epoch"], info["position"]
-        trained_before = float(info.get("train_seconds", 0.0))
+        self.position = Position(info["step"], info["epoch"], info["position"],
+                                 float(info.get("train_seconds", 0.0)))
         if ddp.is_main:
-            drop_metrics_after(run / "metrics.jsonl", step)
-    if ddp.is_main:
-        run.mkdir(parents=True, exist_ok=True)
-        described = dataclasses.replace(config, data=described_data(config.data, meta))
-        write_json_atomic(run / "config.json", {
-            **described.to_dict(), "data_path": str(data_path.resolve()),
-            "data_path_from_run": os.path.relpath(data_path.resolve(), run.resolve()),
-            "model_kind": kind, "model_config": asdict(model_config), "family": meta,
-        })
-    trained = model
-    if ddp.world_size > 1:
-        trained = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[ddp.device.index] if ddp.device.type == "cuda" else None
-        )
-    if tc.compile:
-        trained = torch.compile(trained)
+            drop_metrics_after(run / "metrics.jsonl", self.position.step)
 
-    def checkpoint() -> None:
-        mine = _carry_tensors(carry)
+    def write_config(self) -> None:
+        """``config.json``: the settings, the model config and the dataset (where it is and its
+        hashes), everything ``eval`` needs to rebuild the model."""
+        if not self.ddp.is_main:
+            return
+        run, data_path, meta = self.run, self.data_path.resolve(), self.train_set.meta
+        run.mkdir(parents=True, exist_ok=True)
+        described = dataclasses.replace(self.config, data=described_data(self.config.data, meta))
+        write_json_atomic(run / "config.json", {
+            **described.to_dict(), "data_path": str(data_path),
+            "data_path_from_run": os.path.relpath(data_path, run.resolve()),
+            "model_kind": self.kind.name, "model_config": asdict(self.model_config),
+            "family": meta,
+        })
+
+    def save_checkpoint(self) -> None:
+        ddp, position = self.ddp, self.position
+        mine = _carry_tensors(self.carry)
         mine["rng.torch"] = torch.get_rng_state()
         if ddp.device.type == "cuda":
             mine["rng.cuda"] = torch.cuda.get_rng_state(ddp.device)
         every_rank = ddp.gather({k: v.cpu() for k, v in mine.items()})
         if not ddp.is_main:
             return
-        tensors, settings = optimizer_to_tensors(optimizer)
-        tensors.update({f"ema/{k}": v for k, v in ema.items()})
+        tensors, settings = optimizer_to_tensors(self.optimizer)
+        tensors.update({f"ema/{k}": v for k, v in self.ema.items()})
         for rank, part in enumerate(every_rank):
             tensors.update({f"rank{rank}/{k}": v for k, v in part.items()})
-        info = {"step": step, "epoch": epoch, "position": position, "optimizer": settings,
-                "world_size": ddp.world_size, "train_seconds": training_seconds()}
-        save_checkpoint(run, model.state_dict(), tensors, info)
+        info = {"step": position.step, "epoch": position.epoch, "position": position.batch,
+                "optimizer": settings, "world_size": ddp.world_size,
+                "train_seconds": self.training_seconds()}
+        save_checkpoint(self.run, self.model.state_dict(), tensors, info)
 
-    autocast = torch.autocast(ddp.device.type, dtype=torch.bfloat16, enabled=tc.dtype == "bf16")
-    last_eval: dict = {}
-    metrics_file = (run / "metrics.jsonl").open("a") if ddp.is_main else None
-    bar = progress_bar(total=None if tc.max_seconds else tc.max_steps, initial=step,
-                       unit="step", disable=not (progress and ddp.is_main))
-    name = {"hrm": "HRM", "transformer": "Transformer", "cot": "CoT"}[kind]
-    bar.set_description(f"{name} {count_parameters(model) / 1e6:.2f}M")
-    started, eval_seconds = time.perf_counter(), 0.0  # since this process started the run
-    logged_at = started
+    # --- the loop ----------------------------------------------------------------------------
 
-    def training_seconds() -> float:
-        return trained_before + time.perf_counter() - started - eval_seconds
+    def open_log(self, progress: bool) -> None:
+        """The metrics file, the progress bar and the clocks, as the loop starts."""
+        tc, main = self.config.train, self.ddp.is_main
+        self.metrics_file = (self.run / "metrics.jsonl").open("a") if main else None
+        self.bar = progress_bar(total=None if tc.max_seconds else tc.max_steps,
+                                initial=self.position.step, unit="step",
+                                disable=not (progress and main))
+        self.bar.set_description(f"{self.kind.title} "
+                                 f"{count_parameters(self.model) / 1e6:.2f}M")
+        self.started = self.logged_at = time.perf_counter()  # since this process started
+        self.eval_seconds = 0.0
+        self.trained = self.model
+        if self.ddp.world_size > 1:
+            device = self.ddp.device
+            self.trained = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        if tc.compile:
+            self.trained = torch.compile(self.trained)
 
-    def finished() -> bool:
-        if step >= tc.max_steps:
+    def close_log(self) -> None:
+        self.bar.close()
+        if self.metrics_file:
+            self.metrics_file.close()
+
+    def training_seconds(self) -> float:
+        return (self.position.seconds_before + time.perf_counter() - self.started
+                - self.eval_seconds)
+
+    def finished(self) -> bool:
+        tc = self.config.train
+        if self.position.step >= tc.max_steps:
             return True
         if not tc.max_seconds:
             return False
         # every rank must stop at the same step: rank 0's clock decides
-        out_of_time = torch.tensor(float(training_seconds() >= tc.max_seconds), device=ddp.device)
-        if ddp.world_size > 1:  # in place: a copy moved to the GPU would drop rank 0's answer
+        out_of_time = torch.tensor(float(self.training_seconds() >= tc.max_seconds),
+                                   device=self.ddp.device)
+        if self.ddp.world_size > 1:  # in place: a copy moved to the GPU would drop rank 0's
             dist.broadcast(out_of_time, 0)
         return bool(out_of_time)
 
-    done = finished()
-    while not done:
-        for index, (inputs, labels) in enumerate(loader.epoch(epoch)):
-            if index < position:
-                continue  # replaying the epoch's augmentation RNG up to where we stopped
-            inputs, labels = inputs.to(ddp.device), labels.to(ddp.device)
-            rate_now = learning_rate(tc, step, training_seconds())
-            for group in optimizer.param_groups:
-                group["lr"] = rate_now
-            act_config, cycles, segments = phase(config, step)
-            with autocast:
-                if kind == "cot":
-                    loss, metrics = cot_step(trained, inputs, labels)
-                else:
-                    if carry is None or step == tc.shallow_steps:
-                        # each phase starts its own carry (the shallow phase's slots all end
-                        # halted), staggered if asked so that segments are not in lockstep
-                        stagger = act_config.max_segments if act_config.stagger else 1
-                        carry = new_carry(model, inputs, labels, stagger)
-                    carry, loss, metrics = act_step(trained, carry, inputs, labels, act_config,
-                                                    cycles)
-            if not torch.isfinite(loss):
-                bar.close()
-                raise TrainingError(f"loss is {loss.item()} at step {step + 1}; stopping "
-                                    "(the last checkpoint is kept)")
-            loss.backward()
-            if tc.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            optimizer.step()
-            if ema:
-                update_average(ema, model, tc.ema)
-            optimizer.zero_grad(set_to_none=True)
-            step, position = step + 1, index + 1
-            done = finished()
-            bar.update(1)
-            record = None
-            if step % tc.log_every == 0:
-                record = {k: round(float(v), 5) for k, v in metrics.items()}
-                now = time.perf_counter()
-                # example-segments per second over the last log_every steps, all processes
-                rate = tc.log_every * tc.batch_size * ddp.world_size / (now - logged_at)
-                logged_at = now
-                record["example_segments_per_s"] = round(rate, 1)
-                bar.set_postfix(loss=record["loss"], acc=record["cell_accuracy"],
-                                seg=record["halted_segments"], ex_seg_s=round(rate))
-            if (step % tc.eval_every == 0 or done) and ddp.is_main:
-                eval_started = time.perf_counter()
-                with averaged_weights(model, ema), autocast:  # evaluate in the training dtype
-                    limit = None if done else tc.eval_limit
-                    if kind == "cot":
-                        last_eval = evaluate_cot(model, codec, test_set, limit=limit)
-                    else:
-                        last_eval = evaluate(model, test_set, segments, ddp.device,
-                                             cycles=cycles, limit=limit)
-                eval_seconds += time.perf_counter() - eval_started
-                logged_at += time.perf_counter() - eval_started  # rates count training only
-                record = {**(record or {}), **last_eval}
-            if record and metrics_file:
-                elapsed = time.perf_counter() - started
-                metrics_file.write(json.dumps({"step": step, "seconds": round(elapsed, 2),
-                                               "train_seconds": round(training_seconds(), 2),
-                                               "lr": rate_now, **record}) + "\n")
-                metrics_file.flush()
-            if step % tc.checkpoint_every == 0 or done:
-                checkpoint()
-            if done:
-                break
-        else:
-            epoch, position = epoch + 1, 0
-    bar.close()
-    if ddp.world_size > 1:
-        checksums = ddp.gather(sum(float(p.detach().double().sum()) for p in model.parameters()))
-        if metrics_file:
-            metrics_file.write(json.dumps({"step": step, "ranks_in_sync":
-                                           len(set(checksums)) == 1}) + "\n")
-    if metrics_file:
-        metrics_file.close()
-    ddp.close()
-    if ddp.is_main and tc.calibrate_halting and kind != "cot" and not one_pass(config):
-        last_eval["halt_threshold"] = _calibrate(run, tc.calibrate_halting, progress)
-    return last_eval
+    def rest_of_epoch(self):
+        """The batches of the current epoch not trained yet, on the device. The ones before
+        are drawn and dropped, replaying the epoch's augmentation RNG up to where it stood."""
+        for index, (inputs, labels) in enumerate(self.loader.epoch(self.position.epoch)):
+            if index >= self.position.batch:
+                yield inputs.to(self.ddp.device), labels.to(self.ddp.device)
 
+    def next_epoch(self) -> None:
+        self.position.epoch, self.position.batch = self.position.epoch + 1, 0
 
-def _calibrate(run: Path, count: int, progress: bool) -> float:
-    """Choose the finished run's halting threshold on ``count`` fresh puzzles."""
-    from eval.halting import calibrate_halting  # eval builds on this module, so not at the top
+    def step(self, inputs: torch.Tensor, labels: torch.Tensor) -> dict:
+        """One optimiser step on one batch: (deep-supervision) loss, backward, update, EMA.
+        Returns the step's metrics, with the learning rate it ran at."""
+        tc, step = self.config.train, self.position.step
+        rate_now = learning_rate(tc, step, self.training_seconds())
+        for group in self.optimizer.param_groups:
+            group["lr"] = rate_now
+        act_config, cycles, _ = phase(self.config, step)
+        with self.autocast:
+            if self.kind.decodes:
+                loss, metrics = cot_step(self.trained, inputs, labels)
+            else:
+                if self.carry is None or step == tc.shallow_steps:
+                    # each phase starts its own carry (the shallow phase's slots all end halted)
+                    self.carry = new_carry(self.model, inputs, labels)
+                self.carry, loss, metrics = act_step(self.trained, self.carry, inputs, labels,
+                                                     act_config, cycles)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"loss is {loss.item()} at step {step + 1}; stopping "
+                                "(the last checkpoint is kept)")
+        loss.backward()
+        if tc.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        self.optimizer.step()
+        if self.ema:
+            update_average(self.ema, self.model, tc.ema)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.position.step, self.position.batch = step + 1, self.position.batch + 1
+        return {**metrics, "lr": rate_now}
 
-    with progress_bar(total=count, desc="choosing the halting threshold", unit="puzzle",
-              disable=not progress) as bar:
-        return calibrate_halting(run, count, progress=bar.update)["threshold"]
+    def report(self, metrics: dict, done: bool) -> None:
+        """The progress bar; every ``log_every`` steps the metrics, every ``eval_every`` (and
+        at the end) an evaluation on the test split, in ``metrics.jsonl``."""
+        tc, step = self.config.train, self.position.step
+        self.bar.update(1)
+        record = None
+        if step % tc.log_every == 0:
+            record = {k: round(float(v), 5) for k, v in metrics.items() if k != "lr"}
+            now = time.perf_counter()
+            # example-segments per second over the last log_every steps, all processes
+            rate = tc.log_every * tc.batch_size * self.ddp.world_size / (now - self.logged_at)
+            self.logged_at = now
+            record["example_segments_per_s"] = round(rate, 1)
+            self.bar.set_postfix(loss=record["loss"], acc=record["cell_accuracy"],
+                                 seg=record["halted_segments"], ex_seg_s=round(rate))
+        if (step % tc.eval_every == 0 or done) and self.ddp.is_main:
+            record = {**(record or {}), **self.evaluate(final=done)}
+        if record and self.metrics_file:
+            elapsed = time.perf_counter() - self.started
+            self.metrics_file.write(json.dumps({
+                "step": step, "seconds": round(elapsed, 2),
+                "train_seconds": round(self.training_seconds(), 2), "lr": metrics["lr"],
+                **record}) + "\n")
+            self.metrics_file.flush()
+
+    def evaluate(self, final: bool) -> dict:
+        """The test split's rates (its first ``eval_limit`` puzzles until the end) under the
+        averaged weights, in the training dtype; its time does not count as training."""
+        started = time.perf_counter()
+        _, cycles, segments = phase(self.config, self.position.step - 1)
+        limit = None if final else self.config.train.eval_limit
+        with averaged_weights(self.model, self.ema), self.autocast:
+            self.last_eval = evaluate(self.model, self.kind, self.test_set, segments, cycles,
+                                      limit, self.codec)
+        self.eval_seconds += time.perf_counter() - started
+        self.logged_at += time.perf_counter() - started  # rates count training only
+        return self.last_eval
+
+    def check_ranks_in_sync(self) -> None:
+        """Under torchrun, a last record of whether every rank holds the same weights."""
+        if self.ddp.world_size == 1:
+            return
+        checksums = self.ddp.gather(sum(float(p.detach().double().sum())
+                                        for p in self.model.parameters()))
+        if self.ddp.is_main:
+            with (self.run / "metrics.jsonl").open("a") as file:
+                file.write(json.dumps({"step": self.position.step,
+                                       "ranks_in_sync": len(set(checksums)) == 1}) + "\n")
 
 
 def _available_cores() -> set[int]:

@@ -1,4 +1,8 @@
-"""Puzzle families (Sudoku, mazes), their generators and graders, and on-disk datasets."""
+"""Puzzle families (Sudoku, mazes), their generators and graders, and on-disk datasets.
+
+The bottom layer: it imports no other package of the project (no torch models, no training,
+no evaluation), so puzzles and datasets can be used without them.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Named run configurations: ``tiny`` for tests, ``cpu-small`` and ``maze-small`` for a laptop,
 ``paper`` for GPUs.
 
-A preset is a nested dict with the sections of ``hrm.train.RunConfig`` (``data``, ``model``,
+A preset is a nested dict with the sections of ``hrm.config.RunConfig`` (``data``, ``model``,
 ``act``, ``train``); ``--config FILE`` and ``--set key=value`` override it.
 """
 

@@ -218,8 +218,9 @@ def test_cot_learns_to_write_4x4_traces_and_answers(tmp_path):
     a reference run) and greedy decoding must finish unseen puzzles with a parseable answer."""
     import json
 
+    from hrm.config import RunConfig
     from hrm.presets import preset
-    from hrm.train import RunConfig, train
+    from hrm.train import train
 
     raw = preset("tiny")
     raw["model"]["kind"] = "cot"
@@ -259,3 +260,15 @@ def test_training_batches_hold_every_puzzle_once_in_batches_of_similar_length(tm
         return sum(int((x != 0).sum()) for x, _ in batches) / sum(x.numel() for x, _ in batches)
 
     assert real_share(bucketed) > real_share(epoch(1))
+
+
+def test_cot_config_takes_the_presets_width_and_says_what_it_drops():
+    from baselines.cot import cot_config
+    from hrm.presets import preset
+
+    settings = {k: v for k, v in preset("cpu-small")["model"].items() if k != "kind"}
+    config = cot_config(settings, vocab_size=30, seq_len=500)
+    # HRM's 2 + 2 blocks as layers; a trace is a sequence, so grid positions become learned
+    assert (config.layers, config.hidden, config.positions) == (4, 128, "learned")
+    assert config.max_len == 500 and config.vocab_size == 30
+    assert cot_config({**settings, "max_len": 64}, 30, 500).max_len == 64

@@ -2,8 +2,9 @@
 
 import pytest
 
+from eval.halting import train_and_calibrate
+from hrm.config import RunConfig
 from hrm.presets import preset
-from hrm.train import RunConfig, train
 
 
 def train_tiny(folder, **train_settings):
@@ -12,7 +13,7 @@ def train_tiny(folder, **train_settings):
     raw["data"].update(train=300, test=64)
     settings = dict(max_steps=800, eval_every=800, checkpoint_every=800, threads=1)
     raw["train"].update({**settings, **train_settings})
-    train(RunConfig.from_dict(raw), folder, progress=False)
+    train_and_calibrate(RunConfig.from_dict(raw), folder, progress=False)
     return folder
 
 

@@ -14,8 +14,9 @@ from eval.attempts import (
     choose,
     run_attempts,
 )
-from eval.evaluate import evaluate, solved_rows
+from eval.evaluate import evaluate
 from eval.runs import load_run, run_segments
+from hrm.inference import graded
 from hrm.layers import StateNoise
 from puzzles.base import RuleCheck
 from puzzles.dataset import PuzzleDataset
@@ -101,12 +102,12 @@ def test_attempts_solve_more_and_anytime_saves_work_without_changing_answers(tin
     run, data = tiny
     anytime = run_attempts(run, data.inputs, AttemptSettings(8), run.max_segments)
     every = run_attempts(run, data.inputs, AttemptSettings(8, run_all=True), run.max_segments)
-    solved = np.stack([solved_rows(data, anytime.answers[:, i])[0]
+    solved = np.stack([graded(data, anytime.answers[:, i])[0]
                        for i in range(len(anytime.points))], 1)
     assert (np.diff(solved.astype(int), axis=1) >= 0).all()  # more attempts never lose one
     assert solved[:, -1].mean() > solved[:, 0].mean()  # and here they win some
     for i in range(len(anytime.points)):  # the same puzzles solved, at most the same work
-        assert np.array_equal(solved[:, i], solved_rows(data, every.answers[:, i])[0])
+        assert np.array_equal(solved[:, i], graded(data, every.answers[:, i])[0])
     assert (anytime.attempts <= every.attempts).all() and (every.attempts[:, -1] == 8).all()
     assert anytime.segments[:, -1].sum() < every.segments[:, -1].sum()
     passed_first = solved[:, 0]

@@ -8,12 +8,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
-from eval.evaluate import evaluate, segment_caps, solved_rows, wilson_interval
+from eval.evaluate import evaluate, segment_caps, wilson_interval
 from eval.report import evaluation_text
-from eval.runs import PuzzleQueue, RunError, SegmentTrace, load_run, run_segments
+from eval.runs import RunError, load_run, run_segments
+from hrm.config import RunConfig
+from hrm.inference import PuzzleQueue, SegmentTrace, graded
+from hrm.kinds import KINDS
 from hrm.presets import preset
-from hrm.train import RunConfig, train
 from hrm.train import evaluate as training_evaluate
+from hrm.train import train
 from puzzles import make_family
 from puzzles.dataset import PuzzleDataset
 
@@ -77,7 +80,7 @@ def test_another_shortest_path_is_solved_but_not_exact(tmp_path):
         other[r, c] = 5
     assert maze.grade(puzzle, one).solved and maze.grade(puzzle, other).solved
 
-    class Split:  # the three arrays solved_rows reads
+    class Split:  # the three arrays graded reads
         family = maze
         inputs = np.stack([maze.encode(puzzle)] * 2)
         labels = np.stack([maze.encode(one)] * 2)
@@ -85,7 +88,7 @@ def test_another_shortest_path_is_solved_but_not_exact(tmp_path):
     broken = other.copy()
     broken[3, 4] = 2  # a gap in the path
     predictions = np.stack([maze.encode(other), maze.encode(broken)])
-    solved, exact = solved_rows(Split, predictions)
+    solved, exact = graded(Split, predictions)
     assert solved.tolist() == [True, False] and exact.tolist() == [False, False]
 
 
@@ -112,7 +115,8 @@ def test_evaluation_agrees_with_itself_and_with_the_trainer(run_dir):
     assert weighted / copy.size == pytest.approx(result["cell_accuracy"])
     assert sum(t["total"] for t in result["by_tier"].values()) == 64
     # the trainer's own evaluation of the same weights and segments
-    trainer = training_evaluate(run.model, dataset, 4)
+    trainer = training_evaluate(run.model, KINDS["hrm"], dataset, 4)
+    assert trainer["test_solved"] == pytest.approx(result["solved"]["rate"])
     assert trainer["test_exact"] == pytest.approx(result["exact"]["rate"])
     assert trainer["test_cell_accuracy"] == pytest.approx(result["cell_accuracy"])
     assert result["solved"]["low"] <= result["solved"]["rate"] <= result["solved"]["high"]

@@ -48,7 +48,6 @@ def test_transformer_estimate_matches_torch_flop_counter():
 def test_gradient_windows_and_training_cost():
     config = dict(vocab_size=11, seq_len=81, h_cycles=2, l_cycles=2, h_layers=2, l_layers=2)
     assert hrm_blocks(HRMConfig(**config)) == (12, 4)  # 4·2 low + 2·2 high; last L and H
-    assert hrm_blocks(HRMConfig(**config, gradient="last_cycle")) == (12, 6)
     assert hrm_blocks(HRMConfig(**config, gradient="unrolled", unrolled_steps=3)) == (12, 10)
     assert hrm_blocks(HRMConfig(**config, gradient="full")) == (12, 12)
     one_step = HRMConfig(**config)

@@ -4,20 +4,17 @@ import torch
 from hrm.layers import (
     Attention,
     Block,
-    GridBias,
     GridConv,
     KVCache,
     RotaryEmbedding,
     TokenEmbedding,
-    check_grid_conv,
     check_mixer,
     rms_norm,
     softmax_cross_entropy,
     stablemax,
     stablemax_cross_entropy,
-    sudoku_box_shape,
 )
-from puzzles.sudoku import BOX_SHAPES
+from hrm.segment_model import SegmentModelConfig
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -30,33 +27,6 @@ def test_explicit_and_sdpa_attention_agree(causal):
     attention.path = "sdpa"
     fused = attention(x)
     torch.testing.assert_close(explicit, fused, rtol=1e-4, atol=1e-5)
-
-
-def test_explicit_and_sdpa_attention_agree_with_a_grid_bias():
-    torch.manual_seed(0)
-    attention, grid = Attention(hidden=32, heads=4), GridBias(heads=4, seq_len=16)
-    torch.nn.init.normal_(grid.table)
-    x = torch.randn(3, 16, 32)
-    attention.path = "explicit"
-    explicit = attention(x, bias=grid())
-    attention.path = "sdpa"
-    torch.testing.assert_close(explicit, attention(x, bias=grid()), rtol=1e-4, atol=1e-5)
-    assert not torch.allclose(explicit, attention(x))
-
-
-def test_grid_bias_depends_on_the_offset_between_cells_only():
-    grid = GridBias(heads=2, seq_len=16)  # a 4×4 grid, cells row by row
-    torch.nn.init.normal_(grid.table)
-    bias = grid()  # [2, 16, 16]
-    cell = lambda r, c: 4 * r + c  # noqa: E731
-    assert torch.equal(bias[:, cell(1, 1), cell(0, 1)], bias[:, cell(3, 2), cell(2, 2)])  # above
-    assert torch.equal(bias[:, cell(0, 0), cell(2, 1)], bias[:, cell(1, 2), cell(3, 3)])
-    assert not torch.equal(bias[:, cell(1, 1), cell(0, 1)], bias[:, cell(1, 1), cell(2, 1)])
-    assert not torch.equal(bias[:, cell(1, 1), cell(1, 0)], bias[:, cell(1, 1), cell(0, 1)])
-    # the 7 × 7 offsets of a 4×4 grid, each its own entry of the table
-    assert len({tuple(bias[:, i, j].tolist()) for i in range(16) for j in range(16)}) == 49
-    with pytest.raises(ValueError, match="square"):
-        GridBias(heads=2, seq_len=15)
 
 
 def test_grid_conv_is_a_zero_padded_depthwise_3x3_convolution():
@@ -87,16 +57,8 @@ def test_grid_conv_starts_at_zero_and_needs_a_square_grid():
     assert torch.equal(GridConv(hidden=8, seq_len=16)(x), torch.zeros_like(x))
     with pytest.raises(ValueError, match="square grid"):
         GridConv(hidden=8, seq_len=15)
-    with pytest.raises(ValueError, match="square grid"):
-        check_grid_conv(True, 80)
-    check_grid_conv(False, 80)
     with pytest.raises(ValueError, match="no causal mask"):
         Block(hidden=32, heads=4, expansion=2.0, causal=True, seq_len=9, grid_conv=True)
-
-
-def test_a_bias_is_refused_for_causal_attention():
-    with pytest.raises(ValueError, match="bidirectional"):
-        Attention(hidden=32, heads=4, causal=True)(torch.randn(1, 4, 32), bias=torch.zeros(4, 4, 4))
 
 
 def test_causal_attention_ignores_the_future():
@@ -165,12 +127,11 @@ def test_token_mixer_block_mixes_positions_without_attention():
 
 @pytest.mark.parametrize("settings", [dict(mixer="conv"), dict(mixer="mlp", positions="rope"),
                                       dict(mixer="mlp", qk_norm=True),
-                                      dict(mixer="mlp", relative_bias=True),
                                       dict(mixer="mlp", mixer_expansion=0.0)])
 def test_mixer_settings_that_need_attention_are_refused(settings):
     with pytest.raises(ValueError, match="mixer"):
         check_mixer(settings.get("mixer"), settings.get("positions", "grid"),
-                    settings.get("qk_norm", False), settings.get("relative_bias", False),
+                    settings.get("qk_norm", False),
                     settings.get("mixer_expansion", 4.0))
 
 
@@ -216,28 +177,12 @@ def test_grid_positions_share_a_row_vector_and_a_column_vector():
         TokenEmbedding(vocab=4, hidden=16, max_len=8, positions="grid")
 
 
-def test_sudoku_positions_add_a_box_vector_shared_by_the_cells_of_a_box():
-    embed = TokenEmbedding(vocab=4, hidden=16, max_len=16, positions="sudoku")  # 4×4, 2×2 boxes
-    grid = TokenEmbedding(vocab=4, hidden=16, max_len=16, positions="grid")
-    grid.load_state_dict({k: v for k, v in embed.state_dict().items() if k != "boxes"})
-    # what sudoku positions add to grid ones, cell by cell, is the cell's box vector
-    box_part = embed.position_table() * 3**0.5 - grid.position_table() * 2**0.5  # [16, 16]
-    boxes = [0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3]
-    for cell, box in enumerate(boxes):
-        assert torch.allclose(box_part[cell], embed.boxes[box], atol=1e-6)
-
-
-@pytest.mark.parametrize("side", [4, 6, 9, 16])
-def test_sudoku_box_shapes_are_the_puzzle_family_s(side):
-    assert sudoku_box_shape(side) == BOX_SHAPES[side]
-
-
 def test_learned_positions_make_positions_distinguishable():
     embed = TokenEmbedding(vocab=4, hidden=16, max_len=8, positions="learned")
     x = embed(torch.zeros(1, 8, dtype=torch.long))
     assert not torch.allclose(x[0, 0], x[0, 1])
-    with pytest.raises(ValueError, match="positions"):
-        TokenEmbedding(vocab=4, hidden=16, max_len=8, positions="sinusoidal")
+    with pytest.raises(ValueError, match="positions"):  # checked once, by the model's config
+        SegmentModelConfig(vocab_size=4, seq_len=8, positions="sinusoidal")
 
 
 @pytest.mark.parametrize("path", ["explicit", "sdpa"])
