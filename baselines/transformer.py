@@ -43,6 +43,9 @@ class TransformerConfig(SegmentModelConfig):
         if self.layers < 1:
             raise ValueError("layers must be at least 1")
 
+    def blocks(self) -> tuple[int, int]:
+        return self.layers, self.layers
+
 
 def matched_layers(hrm_model: dict) -> int:
     """Transformer depth with the parameter count of the HRM described by ``hrm_model``

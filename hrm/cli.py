@@ -256,7 +256,8 @@ def _split_stats(ds: PuzzleDataset) -> dict:
 @click.option("--preset", default="tiny", show_default=True, help="Named configuration.")
 @click.option("--model", "model_kind", type=ModelKindChoice(),
               help="Model to train (default: the preset's, HRM). A transformer or chain-of-"
-              "thought model gets the preset's width and as many layers as the HRM has blocks.")
+              "thought model gets the preset's width and as many layers as the HRM has blocks; "
+              "TRM the preset's width and its own two layers.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path),
               help="A JSON file whose sections override the preset.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
@@ -691,8 +692,8 @@ def _default_preset(family: str, size: int) -> str:
 @click.option("--size", type=SIZE, help="Grid size (default: 9 for Sudoku, 15 for mazes).")
 @click.option("--difficulty", help="Tier (default: easy for Sudoku, hard for mazes).")
 @click.option("--models", default="hrm,transformer", show_default=True,
-              help="Comma-separated: hrm, transformer, transformer-segments (HRM's segment "
-              "loop), cot.")
+              help="Comma-separated: hrm, trm, transformer, transformer-segments (HRM's "
+              "segment loop), cot.")
 @click.option("--budget", default="30m", show_default=True,
               help="Per model and seed: time (30m, 90s, 1.5h), example-segments or FLOPs.")
 @click.option("--budget-kind", type=click.Choice(["time", "examples", "flops"]), default="time",

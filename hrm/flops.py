@@ -11,8 +11,9 @@ width D with SwiGLU inner width I costs
 and the output head 2·L·D·V. With ``mixer="mlp"`` the attention terms give way to a SwiGLU
 across positions, 2·D·3·L·I_L (I_L: the inner width for width L). ``grid_conv`` adds its nine
 multiply-adds per channel and cell, 18·L·D, though not a matrix product. A backward pass costs
-twice its forward. HRM runs ``h_cycles·(l_cycles·l_layers + h_layers)`` blocks per segment,
-of which only the ones inside the gradient window are differentiated; the bootstrapped halting
+twice its forward. Each model's config says how many blocks a segment runs and how many of
+them are differentiated (``blocks``; HRM: ``h_cycles·(l_cycles·l_layers + h_layers)``, those
+inside the gradient window differentiated); the bootstrapped halting
 target adds a second forward segment per training step. Chain-of-thought decoding with a KV
 cache runs every block once per token, attending over the tokens so far, and the output head
 once per generated token. ``tests/hrm/test_flops.py`` checks the forward count against
@@ -24,9 +25,8 @@ This module deliberately estimates; it does not time anything (``benchmarks/`` d
 from __future__ import annotations
 
 from baselines.cot import CoTConfig
-from baselines.transformer import TransformerConfig
 from hrm.layers import swiglu_inner
-from hrm.model import HRMConfig
+from hrm.segment_model import SegmentModelConfig
 
 
 def block_flops(seq_len: int, hidden: int, expansion: float, mixer: str = "attention",
@@ -42,7 +42,7 @@ def block_flops(seq_len: int, hidden: int, expansion: float, mixer: str = "atten
     return channel_mlp + mixing + conv
 
 
-def model_block_flops(config: HRMConfig | TransformerConfig) -> int:
+def model_block_flops(config: SegmentModelConfig) -> int:
     """``block_flops`` for one of the model's blocks."""
     return block_flops(config.seq_len, config.hidden, config.expansion, config.mixer,
                        config.mixer_expansion, config.grid_conv)
@@ -52,44 +52,25 @@ def head_flops(seq_len: int, hidden: int, vocab_size: int) -> int:
     return 2 * seq_len * hidden * vocab_size
 
 
-def hrm_blocks(config: HRMConfig) -> tuple[int, int]:
-    """Blocks run per segment, and how many of them carry gradients."""
-    low, high = config.l_layers, config.h_layers
-    steps = config.h_cycles * config.l_cycles
-    total = steps * low + config.h_cycles * high
-    window = {  # low-level updates inside the gradient window
-        "one_step": 1,
-        "unrolled": min(steps, config.unrolled_steps),
-        "full": steps,
-    }[config.gradient]
-    high_updates = -(-window // config.l_cycles)  # one after every l_cycles low-level updates
-    return total, window * low + high_updates * high
-
-
-def segment_flops(config: HRMConfig | TransformerConfig) -> int:
+def segment_flops(config: SegmentModelConfig) -> int:
     """Forward FLOPs of one segment (one pass for a transformer) on one example."""
     block = model_block_flops(config)
     head = head_flops(config.seq_len, config.hidden, config.vocab_size)
-    blocks = hrm_blocks(config)[0] if isinstance(config, HRMConfig) else config.layers
-    return blocks * block + head
+    return config.blocks()[0] * block + head
 
 
-def training_step_flops(
-    config: HRMConfig | TransformerConfig, bootstrapped_target: bool = True
-) -> int:
+def training_step_flops(config: SegmentModelConfig, bootstrapped_target: bool = True) -> int:
     """FLOPs of one training step on one example: one segment forward and backward through the
     differentiated blocks, plus the bootstrapped target's extra forward when it is used."""
     block = model_block_flops(config)
     head = head_flops(config.seq_len, config.hidden, config.vocab_size)
-    hrm = isinstance(config, HRMConfig)
-    differentiated = hrm_blocks(config)[1] if hrm else config.layers
-    flops = segment_flops(config) + 2 * (differentiated * block + head)
+    flops = segment_flops(config) + 2 * (config.blocks()[1] * block + head)
     if bootstrapped_target:
         flops += segment_flops(config)
     return flops
 
 
-def inference_flops(config: HRMConfig | TransformerConfig, segments: int) -> int:
+def inference_flops(config: SegmentModelConfig, segments: int) -> int:
     """FLOPs to answer one puzzle with ``segments`` segments (1 for a one-pass model)."""
     return segments * segment_flops(config)
 

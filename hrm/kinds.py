@@ -18,6 +18,7 @@ from torch import nn
 from baselines.cot import CoTConfig, CoTModel, cot_config
 from baselines.transformer import Transformer, TransformerConfig, transformer_config
 from hrm.model import HRM, HRMConfig, hrm_config
+from hrm.trm import TRM, TRMConfig, trm_config
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
     ModelKind("hrm", "HRM", HRMConfig, HRM, hrm_config),
     ModelKind("transformer", "Transformer", TransformerConfig, Transformer, transformer_config,
               one_pass=lambda settings: not settings.get("refine")),
+    ModelKind("trm", "TRM", TRMConfig, TRM, trm_config),
     ModelKind("cot", "CoT", CoTConfig, CoTModel, cot_config, decodes=True),
 )}
 DEFAULT_KIND = "hrm"

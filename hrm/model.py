@@ -63,6 +63,18 @@ class HRMConfig(SegmentModelConfig):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 
+    def blocks(self) -> tuple[int, int]:
+        low, high = self.l_layers, self.h_layers
+        steps = self.h_cycles * self.l_cycles
+        total = steps * low + self.h_cycles * high
+        window = {  # low-level updates inside the gradient window
+            "one_step": 1,
+            "unrolled": min(steps, self.unrolled_steps),
+            "full": steps,
+        }[self.gradient]
+        high_updates = -(-window // self.l_cycles)  # one after every l_cycles low-level updates
+        return total, window * low + high_updates * high
+
 
 def hrm_config(settings: dict, vocab_size: int, seq_len: int) -> HRMConfig:
     """The config a run's model section (``settings``, without ``kind``) describes."""

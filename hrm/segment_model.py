@@ -74,6 +74,10 @@ class SegmentModelConfig:
         if self.init_state_std < 0:
             raise ValueError(f"init_state_std must be at least 0, not {self.init_state_std}")
 
+    def blocks(self) -> tuple[int, int]:
+        """Blocks one segment runs, and how many of them carry gradients (``hrm/flops.py``)."""
+        raise NotImplementedError
+
 
 def setting_names(config: type) -> set[str]:
     """The fields of a model config a run's model section may set (all but the two the data

@@ -1,7 +1,8 @@
 """The trainer: data, optimiser, schedule, deep-supervision steps, evaluation, checkpoints.
 
-A run is described by a ``RunConfig`` (sections ``data``, ``model``, ``act``, ``train``), built
-from a preset, a JSON file and ``key=value`` overrides. Training is deterministic on CPU for a
+A run is described by a ``RunConfig`` (``hrm/config.py``). ``train`` is the loop; a ``Trainer``
+holds what the loop changes (model, optimiser, carry, position in the data) and has one method
+per thing the loop does. Training is deterministic on CPU for a
 given seed, and ``resume`` continues from the last checkpoint exactly as if the run had not
 stopped: the checkpoint holds the weights, the optimiser moments, the ACT carry (every slot's
 example and recurrent state), the RNG state and the position in the data.
@@ -9,7 +10,11 @@ example and recurrent state), the RNG state and the position in the data.
 Multi-GPU and multi-node: ``torchrun --nproc-per-node N -m hrm.cli train ...`` runs the same
 code with DistributedDataParallel (NCCL on GPUs, gloo on CPUs). With ``train.ema`` set, evaluation
 uses an exponential moving average of the weights, saved with the checkpoint; with
-``train.compile`` the training steps run through ``torch.compile``.
+``train.compile`` the training steps run through ``torch.compile``. The periodic evaluation
+runs ``hrm/inference.py``, the code ``hrm eval`` runs.
+
+This module deliberately does not parse settings (``hrm/config.py``) or choose a halting
+threshold after training (``eval/halting.py``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ PACKAGES = ("puzzles", "hrm", "baselines", "eval")
 LAYERS = {
     "puzzles": 0,
     "hrm": 1, "hrm.layers": 1, "hrm.segment_model": 1, "hrm.model": 1, "hrm.act": 1,
-    "hrm.flops": 1, "hrm.kinds": 1, "hrm.inference": 1, "baselines": 1,
+    "hrm.trm": 1, "hrm.flops": 1, "hrm.kinds": 1, "hrm.inference": 1, "baselines": 1,
     "hrm.config": 2, "hrm.train": 2, "hrm.checkpoint": 2, "hrm.presets": 2, "hrm.progress": 2,
     "eval": 3,
     "hrm.cli": 4,

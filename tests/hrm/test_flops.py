@@ -3,7 +3,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from baselines.transformer import Transformer, TransformerConfig
-from hrm.flops import hrm_blocks, inference_flops, segment_flops, training_step_flops
+from hrm.flops import inference_flops, segment_flops, training_step_flops
 from hrm.model import HRM, HRMConfig
 
 
@@ -35,7 +35,7 @@ def test_token_mixer_estimate_matches_torch_flop_counter(seq_len, mixer_expansio
 def test_a_grid_conv_adds_nine_multiply_adds_per_channel_and_cell_to_every_block():
     plain = HRMConfig(vocab_size=11, seq_len=81, hidden=64, heads=4)
     conv = HRMConfig(vocab_size=11, seq_len=81, hidden=64, heads=4, grid_conv=True)
-    blocks = hrm_blocks(plain)[0]
+    blocks = plain.blocks()[0]
     assert segment_flops(conv) - segment_flops(plain) == blocks * 2 * 9 * 81 * 64
 
 
@@ -47,9 +47,9 @@ def test_transformer_estimate_matches_torch_flop_counter():
 
 def test_gradient_windows_and_training_cost():
     config = dict(vocab_size=11, seq_len=81, h_cycles=2, l_cycles=2, h_layers=2, l_layers=2)
-    assert hrm_blocks(HRMConfig(**config)) == (12, 4)  # 4·2 low + 2·2 high; last L and H
-    assert hrm_blocks(HRMConfig(**config, gradient="unrolled", unrolled_steps=3)) == (12, 10)
-    assert hrm_blocks(HRMConfig(**config, gradient="full")) == (12, 12)
+    assert HRMConfig(**config).blocks() == (12, 4)  # 4·2 low + 2·2 high; last L and H
+    assert HRMConfig(**config, gradient="unrolled", unrolled_steps=3).blocks() == (12, 10)
+    assert HRMConfig(**config, gradient="full").blocks() == (12, 12)
     one_step = HRMConfig(**config)
     halt_only = training_step_flops(one_step, bootstrapped_target=False)
     assert training_step_flops(one_step) == halt_only + segment_flops(one_step)

@@ -1,0 +1,109 @@
+import json
+
+import pytest
+import torch
+
+from hrm.act import ACTConfig, act_step, new_carry
+from hrm.config import RunConfig, build_config, build_model
+from hrm.flops import segment_flops
+from hrm.model import HRM, HRMConfig, count_parameters
+from hrm.presets import preset
+from hrm.segment_model import State
+from hrm.trm import TRM, TRMConfig, trm_config
+
+
+def small(**overrides) -> TRM:
+    torch.manual_seed(0)
+    config = dict(vocab_size=6, seq_len=16, hidden=32, heads=4, latent_steps=2, recursions=3)
+    return TRM(TRMConfig(**{**config, **overrides}))
+
+
+def test_a_segment_returns_an_answer_and_two_detached_latents():
+    model = small()
+    state, logits, q_values = model(model.initial_state(3), torch.randint(1, 6, (3, 16)))
+    assert logits.shape == (3, 16, 6) and q_values.shape == (3, 2)
+    assert len(state.z) == 2 and not any(z.requires_grad for z in state.z)
+
+
+def test_only_the_last_recursion_carries_gradients():
+    inputs = torch.randint(1, 6, (2, 16))
+    for recursions, reaches_the_start in ((1, True), (3, False)):
+        model = small(recursions=recursions)
+        start = model.initial_state(2)
+        y0, z0 = (z.clone().requires_grad_() for z in start.z)
+        _, logits, _ = model(State((y0, z0)), inputs)
+        logits.sum().backward()
+        # the earlier recursions ran without gradients: nothing flows back to the start
+        assert (y0.grad is not None) == reaches_the_start
+        assert (z0.grad is not None) == reaches_the_start
+        grads = [p.grad for p in model.net.parameters()]
+        assert all(g is not None and g.abs().sum() > 0 for g in grads)
+        assert model.embed.tokens.weight.grad.abs().sum() > 0  # through the last recursion
+
+
+def test_one_network_makes_both_updates_and_the_answer_update_leaves_the_input_out():
+    model = small(latent_steps=2, recursions=1)
+    seen = []
+    network = model.network
+    model.network = lambda h, noise: seen.append(h.detach().clone()) or network(h, noise)
+    inputs = torch.randint(1, 6, (1, 16))
+    start = model.initial_state(1)
+    x = model.read_puzzle(inputs, start)
+    y, z = start.z
+    model(start, inputs)
+    assert len(seen) == 3  # two latent updates, then the answer update
+    z1 = network(x + y + z, None)
+    z2 = network(x + y + z1, None)
+    torch.testing.assert_close(seen[0], (x + y + z).detach())
+    torch.testing.assert_close(seen[2], (y + z2).detach())  # y + z: no x
+
+
+def test_the_papers_defaults_and_a_smaller_network_than_hrm():
+    config = TRMConfig(vocab_size=11, seq_len=81)
+    assert (config.layers, config.latent_steps, config.recursions) == (2, 6, 3)
+    hrm = HRM(HRMConfig(vocab_size=11, seq_len=81))  # 2 + 2 layers
+    assert count_parameters(TRM(config)) < count_parameters(hrm)
+    # 3 recursions of 6 + 1 updates through 2 layers; the last recursion differentiated
+    assert config.blocks() == (42, 14)
+    assert segment_flops(config) > segment_flops(hrm.config)
+
+
+def test_an_hrm_preset_describes_a_trm_of_its_width():
+    settings = {k: v for k, v in preset("cpu-small")["model"].items()}
+    config = build_config({**settings, "kind": "trm"}, vocab_size=11, seq_len=81)
+    assert isinstance(config, TRMConfig) and isinstance(build_model(config), TRM)
+    assert (config.hidden, config.mixer, config.layers) == (128, "mlp", 2)
+    assert trm_config({"layers": 3}, 11, 81).layers == 3
+    with pytest.raises(ValueError, match="model.refine is not a TRM setting"):
+        trm_config({"refine": True}, 11, 81)
+    with pytest.raises(ValueError, match="recursions must be at least 1"):
+        TRMConfig(vocab_size=6, seq_len=16, recursions=0)
+
+
+def test_trm_runs_the_segment_loop_with_the_halt_only_target():
+    model = small()
+    inputs = torch.randint(1, 6, (4, 16))
+    carry = new_carry(model, inputs, inputs)
+    config = ACTConfig(max_segments=2, explore_prob=0.0, halt_only=True)
+    for _ in range(2):
+        carry, loss, _ = act_step(model, carry, inputs, inputs, config)
+        loss.backward()
+    assert carry.halted.all() and (carry.segments == 2).all()
+
+
+def test_trm_learns_4x4_sudoku(tmp_path):
+    from hrm.train import train
+
+    raw = preset("tiny")
+    raw["model"].update(kind="trm", latent_steps=2, recursions=2)
+    raw["act"].update(halt_only=True)
+    raw["data"].update(train=500, test=50)
+    raw["train"].update(max_steps=200, eval_every=200, checkpoint_every=200, threads=1,
+                        log_every=10)
+    result = train(RunConfig.from_dict(raw), tmp_path / "run", progress=False)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    accuracy = [r["cell_accuracy"] for r in lines if "cell_accuracy" in r]
+    assert accuracy[-1] > accuracy[0] + 0.2  # 0.25 (a guess among four digits) at the start
+    assert result["test_cell_accuracy"] > 0.5
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["model_kind"] == "trm" and saved["model_config"]["recursions"] == 2
