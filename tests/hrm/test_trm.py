@@ -107,3 +107,18 @@ def test_trm_learns_4x4_sudoku(tmp_path):
     assert result["test_cell_accuracy"] > 0.5
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["model_kind"] == "trm" and saved["model_config"]["recursions"] == 2
+
+    # evaluation, solving with its steps, and attempts take a TRM run as they take HRM's
+    from eval import AttemptSettings, evaluate, load_run, solve_puzzles
+    from puzzles.dataset import PuzzleDataset
+
+    run = load_run(tmp_path / "run")
+    test = PuzzleDataset(tmp_path / "run" / "data", "test")
+    measured = evaluate(run, test, caps=[1, 4])  # at the training segments, as training did
+    assert measured["cell_accuracy"] == pytest.approx(result["test_cell_accuracy"])
+    assert measured["solved"]["rate"] == pytest.approx(result["test_solved"])
+    puzzle = run.family.decode(test.inputs[0])
+    plain = solve_puzzles(run, [puzzle], segments=3)[0]
+    assert plain.segments == 3 and len(plain.steps) == 3
+    tried = solve_puzzles(run, [puzzle], attempts=AttemptSettings(4))[0]
+    assert 1 <= tried.attempts <= 4 and tried.passes_rules == tried.grade.solved
