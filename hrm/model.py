@@ -53,6 +53,9 @@ class HRMConfig(SegmentModelConfig):
     l_cycles: int = 2
     gradient: str = "one_step"
     unrolled_steps: int = 2  # low-level updates with gradients when gradient == "unrolled"
+    # one network for both modules (TRM's choice): the high-level update runs the low-level
+    # module's blocks; an ablation for the comparison with TRM
+    shared_network: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -62,6 +65,9 @@ class HRMConfig(SegmentModelConfig):
         for name in ("h_layers", "l_layers", "h_cycles", "l_cycles", "unrolled_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.shared_network and self.h_layers != self.l_layers:
+            raise ValueError("shared_network needs h_layers == l_layers: both updates run the "
+                             "same blocks")
 
     def blocks(self) -> tuple[int, int]:
         low, high = self.l_layers, self.h_layers
@@ -105,7 +111,7 @@ class HRM(SegmentModel):
     def __init__(self, config: HRMConfig) -> None:
         super().__init__(config)
         self.low = RecurrentModule(config, config.l_layers)
-        self.high = RecurrentModule(config, config.h_layers)
+        self.high = None if config.shared_network else RecurrentModule(config, config.h_layers)
         self.add_heads()
 
     def forward(
@@ -121,6 +127,7 @@ class HRM(SegmentModel):
         h_cycles, l_cycles = cycles or (cfg.h_cycles, cfg.l_cycles)
         x = self.read_puzzle(inputs, state)
         z_high, z_low = self.latents(state, x)
+        high = self.high or self.low
         total = h_cycles * l_cycles
         first_grad = {
             "one_step": total - 1,
@@ -133,7 +140,7 @@ class HRM(SegmentModel):
                 if noise is not None:
                     z_low = noise(z_low)
                 if (step + 1) % l_cycles == 0:
-                    z_high = self.high(z_high, z_low, self.rotary)
+                    z_high = high(z_high, z_low, self.rotary)
                     if noise is not None:
                         z_high = noise(z_high)
         return self.read_answer(z_high, (z_high, z_low))

@@ -38,16 +38,26 @@ class TRMConfig(SegmentModelConfig):
     layers: int = 2  # blocks of the one network
     latent_steps: int = 6  # n: updates of z per recursion
     recursions: int = 3  # T: recursions per segment, all but the last without gradients
+    # ablations for the comparison with HRM: a second network for the answer update (HRM's
+    # split into two modules), and HRM's one-step gradient (in the last recursion only the last
+    # latent update and the answer update carry gradients) instead of the whole recursion
+    networks: int = 1
+    gradient: str = "recursion"  # or "one_step"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("layers", "latent_steps", "recursions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.networks not in (1, 2):
+            raise ValueError(f"networks must be 1 or 2, not {self.networks}")
+        if self.gradient not in ("recursion", "one_step"):
+            raise ValueError(f"gradient must be recursion or one_step, not {self.gradient!r}")
 
     def blocks(self) -> tuple[int, int]:
         per_recursion = (self.latent_steps + 1) * self.layers
-        return self.recursions * per_recursion, per_recursion
+        differentiated = 2 * self.layers if self.gradient == "one_step" else per_recursion
+        return self.recursions * per_recursion, differentiated
 
 
 # HRM's settings that have no meaning for TRM: its split into two modules and their schedule
@@ -72,18 +82,26 @@ class TRM(SegmentModel):
     def __init__(self, config: TRMConfig) -> None:
         super().__init__(config)
         self.net = nn.ModuleList(block_for(config) for _ in range(config.layers))
+        self.answer_net = None  # the answer update's own blocks, with networks=2
+        if config.networks == 2:
+            self.answer_net = nn.ModuleList(block_for(config) for _ in range(config.layers))
         self.add_heads()
 
-    def network(self, h: torch.Tensor, noise: StateNoise | None) -> torch.Tensor:
-        for block in self.net:
+    def network(self, h: torch.Tensor, noise: StateNoise | None,
+                blocks: nn.ModuleList | None = None) -> torch.Tensor:
+        for block in blocks if blocks is not None else self.net:
             h = block(h, self.rotary)
         return h if noise is None else noise(h)
 
     def recursion(self, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, latent_steps: int,
-                  noise: StateNoise | None) -> tuple[torch.Tensor, torch.Tensor]:
-        for _ in range(latent_steps):
-            z = self.network(x + y + z, noise)
-        return self.network(y + z, noise), z
+                  noise: StateNoise | None, one_step: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``one_step``: all latent updates but the last run without gradients."""
+        for step in range(latent_steps):
+            with torch.set_grad_enabled(torch.is_grad_enabled()
+                                        and not (one_step and step < latent_steps - 1)):
+                z = self.network(x + y + z, noise)
+        return self.network(y + z, noise, self.answer_net), z
 
     def forward(
         self, state: State, inputs: torch.Tensor, cycles: tuple[int, int] | None = None,
@@ -99,5 +117,5 @@ class TRM(SegmentModel):
         with torch.no_grad():
             for _ in range(recursions - 1):
                 y, z = self.recursion(x, y, z, latent_steps, noise)
-        y, z = self.recursion(x, y, z, latent_steps, noise)
+        y, z = self.recursion(x, y, z, latent_steps, noise, self.config.gradient == "one_step")
         return self.read_answer(y, (y, z))

@@ -45,7 +45,7 @@ def test_one_network_makes_both_updates_and_the_answer_update_leaves_the_input_o
     model = small(latent_steps=2, recursions=1)
     seen = []
     network = model.network
-    model.network = lambda h, noise: seen.append(h.detach().clone()) or network(h, noise)
+    model.network = lambda h, *rest: seen.append(h.detach().clone()) or network(h, *rest)
     inputs = torch.randint(1, 6, (1, 16))
     start = model.initial_state(1)
     x = model.read_puzzle(inputs, start)
@@ -122,3 +122,37 @@ def test_trm_learns_4x4_sudoku(tmp_path):
     assert plain.segments == 3 and len(plain.steps) == 3
     tried = solve_puzzles(run, [puzzle], attempts=AttemptSettings(4))[0]
     assert 1 <= tried.attempts <= 4 and tried.passes_rules == tried.grade.solved
+
+
+def test_ablations_a_second_network_for_the_answer_and_the_one_step_gradient():
+    one, two = small(), small(networks=2)
+    assert one.answer_net is None and two.answer_net is not None
+    assert count_parameters(two) == count_parameters(one) + count_parameters(two.answer_net)
+    inputs = torch.randint(1, 6, (2, 16))
+    _, logits, _ = two(two.initial_state(2), inputs)
+    logits.sum().backward()
+    assert all(p.grad is not None for p in two.answer_net.parameters())
+    assert TRMConfig(vocab_size=6, seq_len=16, gradient="one_step").blocks() == (42, 4)
+    for gradient, z_gets_gradient in (("recursion", True), ("one_step", False)):
+        model = small(recursions=1, latent_steps=2, gradient=gradient)
+        y0, z0 = (z.clone().requires_grad_() for z in model.initial_state(2).z)
+        _, logits, _ = model(State((y0, z0)), inputs)
+        logits.sum().backward()
+        # one step: the first latent update (the only one that reads z0) has no gradient
+        assert (z0.grad is not None) == z_gets_gradient and y0.grad is not None
+    with pytest.raises(ValueError, match="networks must be 1 or 2"):
+        TRMConfig(vocab_size=6, seq_len=16, networks=3)
+
+
+def test_hrm_with_one_network_for_both_modules():
+    torch.manual_seed(0)
+    config = dict(vocab_size=6, seq_len=16, hidden=32, heads=4, h_layers=2, l_layers=2)
+    split, shared = HRM(HRMConfig(**config)), HRM(HRMConfig(**config, shared_network=True))
+    assert shared.high is None
+    assert count_parameters(split) - count_parameters(shared) == count_parameters(split.high)
+    _, logits, _ = shared(shared.initial_state(2), torch.randint(1, 6, (2, 16)))
+    logits.sum().backward()
+    assert all(p.grad is not None for p in shared.low.parameters())
+    assert not any(name.startswith("high.") for name in shared.state_dict())
+    with pytest.raises(ValueError, match="shared_network needs h_layers == l_layers"):
+        HRMConfig(**{**config, "h_layers": 1}, shared_network=True)
