@@ -25,6 +25,9 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 SIZE = click.IntRange(min=1)
 # size and tier when a command is not told them: the sizes and tiers of the laptop presets
 FAMILY_DEFAULTS = {"sudoku": (9, "easy"), "maze": (15, "hard")}
+# the most segments any option runs a puzzle for: training uses 4-16, and inference gains
+# nothing measurable past 4× training (BENCHMARKS.md), so more is a typo, not a plan
+SEGMENTS_CAP = 1024
 
 
 class ModelKindChoice(click.Choice):
@@ -43,9 +46,8 @@ class ModelKindChoice(click.Choice):
     @choices.setter
     def choices(self, value) -> None:
         pass  # the registry's, always
-# the most segments any option runs a puzzle for: training uses 4-16, and inference gains
-# nothing measurable past 4× training (BENCHMARKS.md), so more is a typo, not a plan
-SEGMENTS_CAP = 1024
+
+
 # ``hrm solve``'s attempts: a puzzle stops at its first answer that passes the rules, so most
 # use one; the others get up to this many (BENCHMARKS.md: test-time attempts)
 SOLVE_ATTEMPTS = 64

@@ -379,8 +379,8 @@ class Trainer:
         self.data_path = self._prepare_data()
         self.train_set = PuzzleDataset(self.data_path, "train")
         self.test_set = PuzzleDataset(self.data_path, "test")
-        self.kind, self.codec = model_kind(config), None
-        self.loader, self.model_config = self._loader_and_model_config()
+        self.kind = model_kind(config)
+        self.loader, self.model_config, self.codec = self._loader_and_model_config()
         self.model = build_model(self.model_config).to(ddp.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr,
                                            weight_decay=tc.weight_decay, betas=tc.betas)
@@ -407,16 +407,17 @@ class Trainer:
         return path
 
     def _loader_and_model_config(self):
+        """The batches, the model config, and the codec of a model that writes traces."""
         tc, ddp, family = self.config.train, self.ddp, self.train_set.family
         if self.kind.decodes:  # sequences of puzzle, trace and answer; room for longer traces
-            self.codec = CoTCodec(family, self.config.model.get("answer", CoTConfig.answer))
-            loader = CoTBatches(self.train_set, self.codec, tc.batch_size, seed=tc.seed,
+            codec = CoTCodec(family, self.config.model.get("answer", CoTConfig.answer))
+            loader = CoTBatches(self.train_set, codec, tc.batch_size, seed=tc.seed,
                                 rank=ddp.rank, world_size=ddp.world_size)
-            return loader, build_config(self.config.model, self.codec.vocab_size,
-                                        loader.max_len * 5 // 4)
+            return loader, build_config(self.config.model, codec.vocab_size,
+                                        loader.max_len * 5 // 4), codec
         loader = BatchLoader(self.train_set, tc.batch_size, seed=tc.seed, rank=ddp.rank,
                              world_size=ddp.world_size)
-        return loader, build_config(self.config.model, family.vocab_size, family.seq_len)
+        return loader, build_config(self.config.model, family.vocab_size, family.seq_len), None
 
     # --- checkpoints and files -----------------------------------------------------------
 
