@@ -334,6 +334,7 @@ def train(
     if resume and has_checkpoint(run):
         trainer.load_checkpoint()
     trainer.write_config()
+    trainer.wrap_model()
     trainer.open_log(progress)
     try:
         done = trainer.finished()
@@ -484,6 +485,18 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------------------
 
+    def wrap_model(self) -> None:
+        """``trained``: the model the steps run, under DistributedDataParallel across
+        processes and ``torch.compile`` when asked; ``model`` stays the plain module that
+        checkpoints and evaluation use."""
+        self.trained = self.model
+        if self.ddp.world_size > 1:
+            device = self.ddp.device
+            self.trained = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        if self.config.train.compile:
+            self.trained = torch.compile(self.trained)
+
     def open_log(self, progress: bool) -> None:
         """The metrics file, the progress bar and the clocks, as the loop starts."""
         tc, main = self.config.train, self.ddp.is_main
@@ -495,13 +508,6 @@ class Trainer:
                                  f"{count_parameters(self.model) / 1e6:.2f}M")
         self.started = self.logged_at = time.perf_counter()  # since this process started
         self.eval_seconds = 0.0
-        self.trained = self.model
-        if self.ddp.world_size > 1:
-            device = self.ddp.device
-            self.trained = torch.nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[device.index] if device.type == "cuda" else None)
-        if tc.compile:
-            self.trained = torch.compile(self.trained)
 
     def close_log(self) -> None:
         self.bar.close()
