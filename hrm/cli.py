@@ -18,7 +18,14 @@ import numpy as np
 
 from hrm.progress import progress_bar
 from puzzles import FAMILIES, PuzzleError
-from puzzles.dataset import BuildSpec, DatasetError, PuzzleDataset, build_dataset, read_meta
+from puzzles.dataset import (
+    BuildSpec,
+    DatasetError,
+    PuzzleDataset,
+    build_dataset,
+    read_meta,
+    tier_mix,
+)
 from puzzles.inputs import read_puzzles
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -111,7 +118,8 @@ def data() -> None:
 @data.command("build")
 @click.argument("family", type=click.Choice(FAMILIES))
 @click.option("--size", type=SIZE, help="Grid size n (default: 9 for Sudoku, 15 for mazes).")
-@click.option("--difficulty", help="Tier: easy, medium, hard; Sudoku also extreme.")
+@click.option("--difficulty", help="Tier: easy, medium, hard; Sudoku also extreme. A mix "
+              "of tiers with weights: medium:1,hard:2.")
 @click.option("--train", "n_train", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--test", "n_test", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -159,14 +167,10 @@ def data_build(
     if out.exists() and not force:
         raise DatasetError(f"{out} already exists (use --force to replace it)")
     # bad sizes, options and tiers fail here, before the progress bar has drawn anything
-    known = spec.make_family().difficulties
-    if spec.difficulty not in known:
-        choices = ", ".join(known)
-        raise click.BadParameter(
-            f"{spec.difficulty!r} is not a tier of {spec.family} {spec.size}×{spec.size} "
-            f"(choose from {choices})",
-            param_hint="'--difficulty'",
-        )
+    try:
+        tier_mix(spec.difficulty, spec.make_family().difficulties)
+    except DatasetError as err:
+        raise click.BadParameter(str(err), param_hint="'--difficulty'") from None
     label = f"{spec.family} {spec.size}×{spec.size} {spec.difficulty}"
     bar = progress_bar(total=n_train + n_test, desc=label, unit="puzzle")
     with bar:

@@ -28,7 +28,7 @@ import multiprocessing
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,21 +61,59 @@ class BuildSpec:
 
     family: str
     size: int
-    difficulty: str
+    difficulty: str  # a tier ("hard"), or a mix of tiers with weights ("medium:1,hard:2")
     train: int
     test: int
     seed: int = 0
     options: tuple[tuple[str, Any], ...] = ()  # family constructor options, sorted
     group_size: int = 8  # most puzzles one search chain may contribute
 
+    part: int | None = None  # which tier of a mix this is: each draws from its own stream
+
     def make_family(self) -> PuzzleFamily:
         return make_family(self.family, self.size, **dict(self.options))
+
+
+def tier_mix(difficulty: str, known: tuple[str, ...] | list[str]) -> list[tuple[str, float]]:
+    """The tiers a ``difficulty`` names, each with its share: ``"hard"`` is all ``hard``;
+    ``"medium:1,hard:2"`` is a third ``medium`` and two thirds ``hard``."""
+    mix: dict[str, float] = {}
+    for item in difficulty.split(","):
+        tier, _, weight = item.strip().partition(":")
+        if tier not in known:
+            raise DatasetError(f"unknown difficulty {tier!r} (choose from {', '.join(known)}, "
+                               "or mix them as tier:weight,tier:weight)")
+        if tier in mix:
+            raise DatasetError(f"tier {tier!r} appears twice in {difficulty!r}")
+        try:
+            share = float(weight) if weight else 1.0
+        except ValueError:
+            share = -1.0
+        if not (share > 0 and np.isfinite(share)):
+            raise DatasetError(f"the weight of {tier!r} in {difficulty!r} must be a positive "
+                               f"number, not {weight!r}")
+        mix[tier] = share
+    total = sum(mix.values())
+    return [(tier, share / total) for tier, share in mix.items()]
+
+
+def shares_of(count: int, mix: list[tuple[str, float]]) -> list[int]:
+    """``count`` split by the mix's shares into whole numbers that add up to ``count``
+    (largest remainders get the leftovers, the first tier on ties)."""
+    exact = [count * share for _, share in mix]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(mix)), key=lambda i: (-(exact[i] - counts[i]), i))
+    for i in by_remainder[: count - sum(counts)]:
+        counts[i] += 1
+    return counts
 
 
 def _generate_group(args: tuple[BuildSpec, int]) -> list[tuple[np.ndarray, np.ndarray, float]]:
     spec, index = args
     family = spec.make_family()
-    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, index]))
+    # a single tier keeps the stream it has always had, so its datasets keep their bytes
+    entropy = [spec.seed, index] if spec.part is None else [spec.seed, spec.part, index]
+    rng = np.random.default_rng(np.random.SeedSequence(entropy))
     if hasattr(family, "generate_group"):
         return family.generate_group(rng, spec.difficulty, spec.group_size)
     return [family.generate(rng, spec.difficulty)]
@@ -95,8 +133,28 @@ def _groups(spec: BuildSpec, workers: int) -> Iterator[list]:
 def generate_splits(
     spec: BuildSpec, workers: int = 1, progress: Callable[[int], None] | None = None
 ) -> dict[str, dict[str, np.ndarray]]:
-    """The arrays of each split, in memory."""
+    """The arrays of each split, in memory. A mix of tiers is each tier's share generated on
+    its own and put one after the other (the loader shuffles); the tiers are disjoint, so no
+    puzzle can come from two."""
     family = spec.make_family()
+    mix = tier_mix(spec.difficulty, family.difficulties)
+    if len(mix) == 1:
+        return _generate_tier(replace(spec, difficulty=mix[0][0]), family, workers, progress)
+    trains, tests = shares_of(spec.train, mix), shares_of(spec.test, mix)
+    parts = []
+    for part, ((tier, _), train, test) in enumerate(zip(mix, trains, tests, strict=True)):
+        one = replace(spec, difficulty=tier, train=train, test=test, part=part)
+        arrays = _generate_tier(one, family, workers, progress)
+        for split in arrays.values():  # a group names its tier's search chain
+            split["group"] = split["group"] * len(mix) + part
+        parts.append(arrays)
+    return {split: {name: np.concatenate([p[split][name] for p in parts]) for name in ARRAYS}
+            for split in SPLITS}
+
+
+def _generate_tier(
+    spec: BuildSpec, family: PuzzleFamily, workers: int, progress: Callable[[int], None] | None
+) -> dict[str, dict[str, np.ndarray]]:
     wanted = {"test": spec.test, "train": spec.train}
     items: dict[str, list] = {"test": [], "train": []}
     seen: set[bytes] = set()
@@ -163,11 +221,7 @@ def build_dataset(
     if out.exists() and not is_dataset and not (out.is_dir() and not any(out.iterdir())):
         raise DatasetError(f"{out} exists and is not a dataset; --force replaces only datasets")
     family = spec.make_family()
-    if spec.difficulty not in family.difficulties:
-        raise DatasetError(
-            f"unknown difficulty {spec.difficulty!r} for {spec.family}: "
-            f"choose from {', '.join(family.difficulties)}"
-        )
+    tier_mix(spec.difficulty, family.difficulties)  # a bad tier fails before any work
     splits = generate_splits(spec, workers, progress)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"

@@ -1,5 +1,5 @@
 """Named run configurations: ``tiny`` for tests, ``cpu-small`` and ``maze-small`` for a laptop,
-``paper`` for GPUs.
+``cpu-hard`` for every 9×9 tier in two hours of a laptop, ``paper`` for GPUs.
 
 A preset is a nested dict with the sections of ``hrm.config.RunConfig`` (``data``, ``model``,
 ``act``, ``train``); ``--config FILE`` and ``--set key=value`` override it.
@@ -38,6 +38,23 @@ PRESETS: dict[str, dict] = {
                   "schedule": "cosine", "max_steps": 7800, "shallow_steps": 1500,
                   "eval_every": 1000, "eval_limit": 200, "checkpoint_every": 500,
                   "dtype": "bf16", "compile": True, "calibrate_halting": 1000},
+    },
+    # One 9×9 model for every tier, `easy` to `extreme`, from 1,000 puzzles weighted to the hard
+    # end (guessing is what the hard tiers need, and `easy` puzzles never ask for it). The
+    # `cpu-small` model and recipe, trained longer: 10,000 steps, under two hours on two cores
+    # in fp32 on a machine without bf16 hardware (docs/experiments.md has the runs). The test
+    # split and the halting calibration are the same mix
+    "cpu-hard": {
+        "data": {"family": "sudoku", "size": 9, "difficulty": "easy:1,medium:2,hard:4,extreme:3",
+                 "train": 1000, "test": 500},
+        "model": {"hidden": 128, "heads": 4, "h_layers": 2, "l_layers": 2, "h_cycles": 2,
+                  "l_cycles": 2, "positions": "grid", "gradient": "full", "mixer": "mlp",
+                  "mixer_expansion": 1.0},
+        "act": {"max_segments": 8, "halt_only": True},
+        "train": {"batch_size": 64, "lr": 1e-3, "weight_decay": 0.1, "warmup_steps": 100,
+                  "schedule": "cosine", "max_steps": 10000, "shallow_steps": 1500,
+                  "eval_every": 1000, "eval_limit": 200, "checkpoint_every": 500,
+                  "dtype": "bf16", "compile": True, "calibrate_halting": 500},
     },
     # 15×15 hard mazes on two CPU cores. Unique shortest paths: with several, the label is one
     # of them and the symmetries the loader applies would make the targets contradict.

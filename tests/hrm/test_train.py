@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from hrm.config import RunConfig, apply_override
 from hrm.kinds import KINDS
 from hrm.model import HRM, HRMConfig
-from hrm.presets import preset
+from hrm.presets import PRESETS, preset
 from hrm.train import (
     TrainingError,
     evaluate,
@@ -348,8 +348,8 @@ def test_more_processes_than_gpus_is_refused_before_nccl_starts(monkeypatch):
         setup_distributed()
 
 
-@pytest.mark.parametrize("name", ["tiny", "cpu-small", "maze-small", "paper"])
-@pytest.mark.parametrize("kind", ["hrm", "transformer", "cot"])
+@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("kind", list(KINDS))
 def test_every_preset_builds_every_model_kind(name, kind):
     from hrm.config import build_config, build_model
     from puzzles import make_family

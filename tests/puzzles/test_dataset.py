@@ -24,6 +24,8 @@ from puzzles.dataset import (
     PuzzleDataset,
     augment_tokens,
     build_dataset,
+    shares_of,
+    tier_mix,
 )
 from puzzles.sudoku import SudokuFamily
 
@@ -212,6 +214,61 @@ def test_unknown_difficulty_is_refused_before_writing(tmp_path):
     with pytest.raises(DatasetError, match="unknown difficulty 'bogus'"):
         build_dataset(BuildSpec("maze", 9, "bogus", train=2, test=1), tmp_path / "data")
     assert leftovers(tmp_path, set()) == []
+
+
+@given(st.integers(0, 5000),
+       st.lists(st.floats(0.01, 100, allow_nan=False), min_size=1, max_size=4))
+def test_a_mix_splits_a_count_into_whole_shares_that_add_up(count, weights):
+    tiers = ["easy", "medium", "hard", "extreme"][: len(weights)]
+    mix = tier_mix(",".join(f"{t}:{w!r}" for t, w in zip(tiers, weights, strict=True)), tiers)
+    counts = shares_of(count, mix)
+    assert sum(counts) == count and min(counts) >= 0
+    for n, (_, share) in zip(counts, mix, strict=True):
+        assert abs(n - count * share) < 1  # each within one puzzle of its exact share
+
+
+@pytest.mark.parametrize(("difficulty", "message"), [
+    ("medium,bogus", "unknown difficulty 'bogus'"),
+    ("hard:2,hard:1", "'hard' appears twice"),
+    ("easy:0,hard", "weight of 'easy'.*positive number, not '0'"),
+    ("easy:x", "weight of 'easy'.*not 'x'"),
+    ("easy:nan", "weight of 'easy'"),
+    ("easy:-1", "weight of 'easy'"),
+])
+def test_a_bad_mix_is_refused_by_name(difficulty, message):
+    with pytest.raises(DatasetError, match=message):
+        tier_mix(difficulty, ("easy", "medium", "hard", "extreme"))
+
+
+def test_a_mix_of_tiers_holds_each_tier_in_its_share_and_is_deterministic(tmp_path):
+    spec = BuildSpec("sudoku", 6, "easy:1,medium:3", train=20, test=8, seed=4)
+    first = build_dataset(spec, tmp_path / "a")
+    build_dataset(spec, tmp_path / "b", workers=2)
+    for split, wanted in (("train", {"easy": 5, "medium": 15}), ("test", {"easy": 2, "medium": 6})):
+        ds = PuzzleDataset(first, split)
+        tiers = Counter(ds.family.tier_of(ds.family.decode(x), float(r))
+                        for x, r in zip(ds.inputs, ds.difficulty, strict=True))
+        assert tiers == wanted
+        for name in ARRAYS:
+            assert (tmp_path / "a" / split / f"{name}.npy").read_bytes() == \
+                (tmp_path / "b" / split / f"{name}.npy").read_bytes()
+    # no puzzle twice, and no search chain split between train and test
+    ds_train, ds_test = PuzzleDataset(first, "train"), PuzzleDataset(first, "test")
+    rows = {bytes(x) for x in ds_train.inputs} | {bytes(x) for x in ds_test.inputs}
+    assert len(rows) == 28
+    assert not set(ds_train.group.tolist()) & set(ds_test.group.tolist())
+    assert json.loads((first / "meta.json").read_text())["difficulty"] == "easy:1,medium:3"
+
+
+def test_a_single_tier_keeps_its_bytes_whatever_the_mix_code_does(tmp_path):
+    # a mix of one tier is that tier: the same stream as ever, so old seeds keep their puzzles
+    plain = build_dataset(BuildSpec("sudoku", 6, "medium", train=6, test=2, seed=9), tmp_path / "a")
+    weighted = build_dataset(BuildSpec("sudoku", 6, "medium:5", train=6, test=2, seed=9),
+                             tmp_path / "b")
+    for split in SPLITS:
+        for name in ARRAYS:
+            assert (plain / split / f"{name}.npy").read_bytes() == \
+                (weighted / split / f"{name}.npy").read_bytes()
 
 
 def _fail_after(monkeypatch, calls: int) -> None:
