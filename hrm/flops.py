@@ -9,7 +9,8 @@ width D with SwiGLU inner width I costs
             + 4·L²·D              [scores QKᵀ and the weighted sum of V]
 
 and the output head 2·L·D·V. With ``mixer="mlp"`` the attention terms give way to a SwiGLU
-across positions, 2·D·3·L·I_L (I_L: the inner width for width L). ``grid_conv`` adds its nine
+across positions, 2·D·3·L·I_L (I_L: the inner width for width L); with ``mixer="none"`` they
+are gone. ``grid_conv`` adds its nine
 multiply-adds per channel and cell, 18·L·D, though not a matrix product. A backward pass costs
 twice its forward. Each model's config says how many blocks a segment runs and how many of
 them are differentiated (``blocks``; HRM: ``h_cycles·(l_cycles·l_layers + h_layers)``, those
@@ -37,6 +38,8 @@ def block_flops(seq_len: int, hidden: int, expansion: float, mixer: str = "atten
     conv = 2 * 9 * seq_len * hidden if grid_conv else 0
     if mixer == "mlp":  # a SwiGLU across the L positions for each of the D channels
         mixing = 2 * hidden * 3 * seq_len * swiglu_inner(seq_len, mixer_expansion)
+    elif mixer == "none":
+        mixing = 0
     else:
         mixing = 2 * seq_len * 4 * hidden * hidden + 4 * seq_len**2 * hidden
     return channel_mlp + mixing + conv

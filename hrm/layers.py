@@ -229,18 +229,22 @@ class GridConv(nn.Module):
         return out.reshape(batch, length, hidden)
 
 
-MIXERS = ("attention", "mlp")
+MIXERS = ("attention", "mlp", "none")
 
 
-def check_mixer(mixer: str, positions: str, qk_norm: bool, mixer_expansion: float = 4.0
-                ) -> None:
+def check_mixer(mixer: str, positions: str, qk_norm: bool, mixer_expansion: float = 4.0,
+                grid_conv: bool = False) -> None:
     """A one-line error for a mixer and settings that only attention uses."""
     if mixer not in MIXERS:
         raise ValueError(f"mixer must be one of {', '.join(MIXERS)}, not {mixer!r}")
     if not mixer_expansion > 0:
         raise ValueError(f"mixer_expansion must be positive, not {mixer_expansion}")
-    if mixer == "mlp" and (positions == "rope" or qk_norm):
-        raise ValueError("mixer=mlp has no attention: it cannot use rope positions or qk_norm")
+    if mixer != "attention" and (positions == "rope" or qk_norm):
+        raise ValueError(f"mixer={mixer} has no attention: it cannot use rope positions or "
+                         "qk_norm")
+    if mixer == "none" and not grid_conv:
+        raise ValueError("mixer=none leaves the grid convolution as the only way cells meet: "
+                         "it needs grid_conv=true")
 
 
 class Block(nn.Module):
@@ -248,7 +252,9 @@ class Block(nn.Module):
 
     ``mixer="mlp"`` mixes positions with a ``TokenMixer`` (sequences of ``seq_len`` only, inner
     width from ``mixer_expansion``) instead of attention. ``grid_conv`` adds a ``GridConv`` of
-    the block's input beside the mixer: x = norm(x + attn(x) + conv(x))."""
+    the block's input beside the mixer: x = norm(x + attn(x) + conv(x)). ``mixer="none"``
+    leaves the convolution alone, x = norm(x + conv(x)): every cell reads only its neighbours,
+    at a cost linear in the cells and with weights that fit any grid size."""
 
     def __init__(self, hidden: int, heads: int, expansion: float, causal: bool = False,
                  qk_norm: bool = False, mixer: str = "attention",
@@ -260,11 +266,14 @@ class Block(nn.Module):
             if causal or seq_len is None:
                 raise ValueError("grid_conv needs a fixed grid and no causal mask")
             self.grid_conv = GridConv(hidden, seq_len)
+        self.attn, self.token_mixer = None, None
         if mixer == "mlp":
             if causal or seq_len is None:
                 raise ValueError("mixer=mlp needs a fixed sequence length and no causal mask")
-            self.attn = None
             self.token_mixer = TokenMixer(seq_len, mixer_expansion)
+        elif mixer == "none":
+            if not grid_conv:
+                raise ValueError("mixer=none needs grid_conv: cells would never meet")
         else:
             self.attn = Attention(hidden, heads, causal, qk_norm)
         self.mlp = SwiGLU(hidden, expansion)
@@ -275,7 +284,12 @@ class Block(nn.Module):
         rotary: RotaryEmbedding | None = None,
         cache: KVCache | None = None,
     ) -> torch.Tensor:
-        mixed = self.token_mixer(x) if self.attn is None else self.attn(x, rotary, cache)
+        if self.attn is not None:
+            mixed = self.attn(x, rotary, cache)
+        elif self.token_mixer is not None:
+            mixed = self.token_mixer(x)
+        else:
+            mixed = 0
         if self.grid_conv is not None:
             mixed = mixed + self.grid_conv(x)
         x = rms_norm(x + mixed)

@@ -44,7 +44,7 @@ class SegmentModelConfig:
     expansion: float = 4.0
     positions: str = "learned"  # "learned", "grid" (row + column) or "rope"
     qk_norm: bool = False  # normalised queries and keys (layers.Attention)
-    mixer: str = "attention"  # or "mlp": positions mixed by layers.TokenMixer
+    mixer: str = "attention"  # "mlp": layers.TokenMixer; "none": only the grid convolution
     mixer_expansion: float = 4.0  # the token mixer's inner width: this × seq_len × 2/3
     grid_conv: bool = False  # a 3×3 depthwise convolution over the grid in every block
     feedback: bool = False  # read confident answers back in (layers.AnswerFeedback)
@@ -60,7 +60,8 @@ class SegmentModelConfig:
         for name in ("hidden", "heads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        check_mixer(self.mixer, self.positions, self.qk_norm, self.mixer_expansion)
+        check_mixer(self.mixer, self.positions, self.qk_norm, self.mixer_expansion,
+                    self.grid_conv)
         if not 0 < self.feedback_threshold < 1:
             raise ValueError(f"feedback_threshold must be between 0 and 1, not "
                              f"{self.feedback_threshold}")

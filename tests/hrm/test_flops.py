@@ -39,6 +39,18 @@ def test_a_grid_conv_adds_nine_multiply_adds_per_channel_and_cell_to_every_block
     assert segment_flops(conv) - segment_flops(plain) == blocks * 2 * 9 * 81 * 64
 
 
+def test_without_a_mixer_a_block_costs_its_mlp_and_convolution_only():
+    conv_only = HRMConfig(vocab_size=11, seq_len=81, hidden=64, heads=4, mixer="none",
+                          grid_conv=True, positions="grid")
+    conv = HRMConfig(vocab_size=11, seq_len=81, hidden=64, heads=4, grid_conv=True)
+    blocks = conv.blocks()[0]
+    attention = 2 * 81 * 4 * 64 * 64 + 4 * 81**2 * 64
+    assert segment_flops(conv) - segment_flops(conv_only) == blocks * attention
+    # the counter sees the matrix products (the convolution's multiply-adds it does not)
+    counted = counted_forward_flops(HRM(conv_only), 81)
+    assert segment_flops(conv_only) - blocks * 2 * 9 * 81 * 64 == pytest.approx(counted, rel=0.02)
+
+
 def test_transformer_estimate_matches_torch_flop_counter():
     config = TransformerConfig(vocab_size=11, seq_len=81, hidden=64, heads=4, layers=3)
     counted = counted_forward_flops(Transformer(config), 81)

@@ -127,12 +127,31 @@ def test_token_mixer_block_mixes_positions_without_attention():
 
 @pytest.mark.parametrize("settings", [dict(mixer="conv"), dict(mixer="mlp", positions="rope"),
                                       dict(mixer="mlp", qk_norm=True),
-                                      dict(mixer="mlp", mixer_expansion=0.0)])
+                                      dict(mixer="mlp", mixer_expansion=0.0),
+                                      dict(mixer="none", grid_conv=True, positions="rope"),
+                                      dict(mixer="none", grid_conv=False)])
 def test_mixer_settings_that_need_attention_are_refused(settings):
     with pytest.raises(ValueError, match="mixer"):
         check_mixer(settings.get("mixer"), settings.get("positions", "grid"),
                     settings.get("qk_norm", False),
-                    settings.get("mixer_expansion", 4.0))
+                    settings.get("mixer_expansion", 4.0), settings.get("grid_conv", False))
+
+
+def test_a_block_without_a_mixer_reads_only_the_neighbours_of_a_cell():
+    torch.manual_seed(0)
+    block = Block(hidden=16, heads=2, expansion=2.0, mixer="none", seq_len=25, grid_conv=True)
+    assert block.attn is None and block.token_mixer is None
+    with torch.no_grad():
+        block.grid_conv.weight.normal_()
+    x = torch.randn(1, 25, 16)
+    changed = x.clone()
+    changed[:, 12] += 1.0  # the centre of a 5×5 grid
+    moved = ((block(changed) - block(x)).abs().amax(-1) > 1e-6).view(5, 5)
+    expected = torch.zeros(5, 5, dtype=torch.bool)
+    expected[1:4, 1:4] = True
+    assert torch.equal(moved, expected)
+    with pytest.raises(ValueError, match="grid_conv"):
+        Block(hidden=16, heads=2, expansion=2.0, mixer="none", seq_len=25)
 
 
 def test_stablemax_is_positive_and_monotone():
