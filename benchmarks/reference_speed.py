@@ -1,0 +1,169 @@
+"""Training speed against the published HRM code, side by side in one process: prints a table and
+writes JSON.
+
+    git clone https://github.com/sapientinc/HRM /path/to/HRM   # not part of this project
+    pip install pydantic                                         # the reference's configs need it
+    python benchmarks/reference_speed.py --reference /path/to/HRM [--dtypes fp32,bf16]
+
+Both sides run the identical algorithm: hidden 128, 4 heads, 2+2 layers, H/L cycles 2/2,
+sequence 81, batch 64, learned positions, softmax cross-entropy, the one-step gradient, the
+bootstrapped continue target (a second forward per step), exploration 0.1, up to 16 segments,
+AdamW, eager. Ours takes ``expansion=6`` so that its SwiGLU inner width is the reference's 512
+(the reference rounds to a multiple of 256); both then have 1,062,018 parameters.
+
+The reference code is imported unchanged from the given checkout, with one shim: its attention
+calls ``flash_attn_func(q, k, v, causal)``, which needs CUDA, so a module of that name is put on
+the path that computes the same with ``F.scaled_dot_product_attention``. Its ``puzzle_emb_ndim``
+is 0 (no per-puzzle embedding), and in bf16 its own ``forward_dtype="bfloat16"`` casts, where
+ours runs under autocast.
+
+Each round times ``--steps`` training steps of each side after three warm-up steps, the order
+alternating between rounds (A B, B A, ...), so that a machine slowing down or speeding up
+shows as a spread rather than as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+BATCH, SEQ_LEN, VOCAB = 64, 81, 11
+
+FLASH_SHIM = '''
+import torch.nn.functional as F
+
+def flash_attn_func(q, k, v, causal=False):  # [B, L, H, D] in and out
+    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                         is_causal=causal)
+    return out.transpose(1, 2).contiguous()
+'''
+
+
+def import_reference(checkout: Path):
+    """The reference's ACT model and loss head, imported from ``checkout`` with the shim."""
+    if not (checkout / "models" / "hrm" / "hrm_act_v1.py").is_file():
+        sys.exit(f"{checkout}: not a checkout of the published HRM code "
+                 "(no models/hrm/hrm_act_v1.py)")
+    shim = Path(tempfile.mkdtemp()) / "flash_attn_interface.py"
+    shim.write_text(FLASH_SHIM)
+    sys.path[:0] = [str(shim.parent), str(checkout)]
+    from models.hrm.hrm_act_v1 import HierarchicalReasoningModel_ACTV1
+    from models.losses import ACTLossHead
+
+    return HierarchicalReasoningModel_ACTV1, ACTLossHead
+
+
+def reference_stepper(reference, dtype: str):
+    """A function that runs one reference training step, and the reference model."""
+    model_class, head_class = reference
+    torch.manual_seed(0)
+    config = dict(batch_size=BATCH, seq_len=SEQ_LEN, puzzle_emb_ndim=0, num_puzzle_identifiers=1,
+                  vocab_size=VOCAB, H_cycles=2, L_cycles=2, H_layers=2, L_layers=2,
+                  hidden_size=128, expansion=4, num_heads=4, pos_encodings="learned",
+                  halt_max_steps=16, halt_exploration_prob=0.1,
+                  forward_dtype="float32" if dtype == "fp32" else "bfloat16")
+    head = head_class(model_class(config), "softmax_cross_entropy")
+    head.train()
+    generator = torch.Generator().manual_seed(1)
+    batch = {"inputs": torch.randint(1, VOCAB, (BATCH, SEQ_LEN), generator=generator),
+             "labels": torch.randint(1, VOCAB, (BATCH, SEQ_LEN), generator=generator),
+             "puzzle_identifiers": torch.zeros(BATCH, dtype=torch.int32)}
+    optimizer = torch.optim.AdamW(head.parameters(), lr=1e-4)
+    carry = head.initial_carry(batch)
+
+    def step() -> None:
+        nonlocal carry
+        carry, loss, _, _, _ = head(carry=carry, batch=batch, return_keys=[])
+        (loss / BATCH).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step, head
+
+
+def our_stepper(dtype: str):
+    """A function that runs one training step of ours at the same configuration, and the model."""
+    from hrm.act import ACTConfig, act_step, new_carry
+    from hrm.model import HRM, HRMConfig
+
+    torch.manual_seed(0)
+    model = HRM(HRMConfig(vocab_size=VOCAB, seq_len=SEQ_LEN, hidden=128, heads=4, h_layers=2,
+                          l_layers=2, h_cycles=2, l_cycles=2, positions="learned",
+                          expansion=6.0))
+    act = ACTConfig(max_segments=16, explore_prob=0.1, halt_only=False)
+    generator = torch.Generator().manual_seed(1)
+    inputs = torch.randint(1, VOCAB, (BATCH, SEQ_LEN), generator=generator)
+    labels = torch.randint(1, VOCAB, (BATCH, SEQ_LEN), generator=generator)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    carry = new_carry(model, inputs, labels)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16")
+
+    def step() -> None:
+        nonlocal carry
+        with autocast:
+            carry, loss, _ = act_step(model, carry, inputs, labels, act)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step, model
+
+
+def rate(step, steps: int) -> float:
+    """Example-segments per second over ``steps`` steps, after three warm-up steps."""
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return BATCH * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", type=Path, required=True,
+                        help="A checkout of the published HRM code.")
+    parser.add_argument("--dtypes", default="fp32,bf16")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default="benchmarks/reference_speed.json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    reference = import_reference(args.reference)
+
+    rows = []
+    for dtype in args.dtypes.split(","):
+        ref_step, ref_model = reference_stepper(reference, dtype)
+        our_step, our_model = our_stepper(dtype)
+        sizes = [sum(p.numel() for p in m.parameters()) for m in (ref_model, our_model)]
+        for round_ in range(args.rounds):
+            sides = [("reference", ref_step), ("ours", our_step)]
+            if round_ % 2:
+                sides.reverse()
+            row = {"dtype": dtype, "round": round_ + 1, "order": [name for name, _ in sides],
+                   "parameters": sizes}
+            for name, step in sides:
+                row[name] = round(rate(step, args.steps), 1)
+            row["ratio"] = round(row["ours"] / row["reference"], 2)
+            rows.append(row)
+            print(row, flush=True)
+
+    print(f"\n{'dtype':<5} {'round':>5} {'reference':>10} {'ours':>8} {'ratio':>6}  "
+          "(example-segments/s)")
+    for r in rows:
+        print(f"{r['dtype']:<5} {r['round']:>5} {r['reference']:>10} {r['ours']:>8} "
+              f"{r['ratio']:>6}")
+    with open(args.json, "w") as fh:
+        json.dump({"args": {**vars(args), "reference": str(args.reference)},
+                   "machine": {"threads": args.threads}, "rows": rows}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
