@@ -71,7 +71,9 @@ class TrainingError(ValueError):
     what it was given, reported as one line like any bad input."""
 
 
-def prepare_data(config: DataConfig, run: Path) -> Path:
+def prepare_data(config: DataConfig, run: Path, workers: int = 1) -> Path:
+    """The run's dataset: ``config.path``, or one built into the run from the other fields
+    (``workers`` processes; the bytes are the same whatever their number)."""
     if config.path:
         read_meta(config.path)  # a clear error now rather than deep in training
         return Path(config.path)
@@ -80,7 +82,7 @@ def prepare_data(config: DataConfig, run: Path) -> Path:
         options = tuple(sorted(config.options.items()))
         spec = BuildSpec(config.family, config.size, config.difficulty, config.train,
                          config.test, seed=config.seed, options=options)
-        build_dataset(spec, path, force=path.exists())
+        build_dataset(spec, path, workers=workers, force=path.exists())
     return path
 
 
@@ -394,8 +396,8 @@ class Trainer:
     def _prepare_data(self) -> Path:
         """The dataset, built by one process (the others find it after the barrier), with both
         splits checked before the run directory is made: a damaged dataset leaves none."""
-        if self.ddp.is_main:
-            prepare_data(self.config.data, self.run)
+        if self.ddp.is_main:  # the hard tiers take minutes to generate: use every core
+            prepare_data(self.config.data, self.run, workers=torch.get_num_threads())
         self.ddp.barrier()
         path = prepare_data(self.config.data, self.run)
         train_set, test_set = PuzzleDataset(path, "train"), PuzzleDataset(path, "test")
