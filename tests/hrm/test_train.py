@@ -256,7 +256,7 @@ def test_tiny_preset_learns_4x4_sudoku(tmp_path, data_dir):
     (["--model", "transformer", "--set", "model.layers=0"],
      "hrm: error: layers must be at least 1"),
     (["--preset", "huge"], "hrm: error: unknown preset 'huge': choose from tiny, cpu-small, "
-                           "maze-small, paper"),
+                           "cpu-hard, maze-small, paper"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, message):
     command = [sys.executable, "-m", "hrm.cli", "train", "--out", str(tmp_path / "r"), *args]
