@@ -26,6 +26,7 @@ from hrm.act import ACTConfig
 from hrm.kinds import DEFAULT_KIND, KINDS, ModelKind, kind_of
 from hrm.segment_model import setting_names
 from puzzles import make_family
+from puzzles.dataset import tier_mix
 
 
 @dataclass
@@ -109,12 +110,13 @@ class RunConfig:
                         {k: v for k, v in model.items() if k in setting_names(kind.config)})
         build_config(model, vocab_size=2, seq_len=1)  # validates values early
         data = built["data"]
-        if data.options and not data.path:
+        if not data.path:
             try:
-                make_family(data.family, data.size, **data.options)
+                family = make_family(data.family, data.size, **data.options)
             except TypeError:
                 raise ValueError(f"data.options {sorted(data.options)} are not all options of "
                                  f"the {data.family} family") from None
+            tier_mix(data.difficulty, family.difficulties)
         check_ranges(built)
         if built["train"].schedule not in ("constant", "cosine"):
             raise ValueError("train.schedule must be 'constant' or 'cosine', "

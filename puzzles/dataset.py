@@ -81,8 +81,8 @@ def tier_mix(difficulty: str, known: tuple[str, ...] | list[str]) -> list[tuple[
     for item in difficulty.split(","):
         tier, _, weight = item.strip().partition(":")
         if tier not in known:
-            raise DatasetError(f"unknown difficulty {tier!r} (choose from {', '.join(known)}, "
-                               "or mix them as tier:weight,tier:weight)")
+            raise DatasetError(f"unknown difficulty {tier!r} (tiers here: {', '.join(known)}; "
+                               "a mix reads tier:weight,tier:weight)")
         if tier in mix:
             raise DatasetError(f"tier {tier!r} appears twice in {difficulty!r}")
         try:

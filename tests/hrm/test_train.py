@@ -255,6 +255,8 @@ def test_tiny_preset_learns_4x4_sudoku(tmp_path, data_dir):
     (["--set", "model.layers=3"], "hrm: error: model.layers is not an HRM setting"),
     (["--model", "transformer", "--set", "model.layers=0"],
      "hrm: error: layers must be at least 1"),
+    (["--difficulty", "easy:2,bogus"], "hrm: error: unknown difficulty 'bogus' (tiers here: "
+                                        "easy; a mix reads tier:weight,tier:weight)"),
     (["--preset", "huge"], "hrm: error: unknown preset 'huge': choose from tiny, cpu-small, "
                            "cpu-hard, maze-small, paper"),
 ])
