@@ -17,7 +17,8 @@ the path that computes the same with ``F.scaled_dot_product_attention``. Its ``p
 is 0 (no per-puzzle embedding), and in bf16 its own ``forward_dtype="bfloat16"`` casts, where
 ours runs under autocast.
 
-Each round times ``--steps`` training steps of each side after three warm-up steps, the order
+Each round times ``--steps`` training steps of each side after three warm-up steps (inputs
+doubling as labels, as in ``train_speed.py``), the order
 alternating between rounds (A B, B A, ...), so that a machine slowing down or speeding up
 shows as a spread rather than as a ratio.
 """
@@ -59,8 +60,9 @@ def import_reference(checkout: Path):
     return HierarchicalReasoningModel_ACTV1, ACTLossHead
 
 
-def reference_stepper(reference, dtype: str):
-    """A function that runs one reference training step, and the reference model."""
+def reference_timer(reference, dtype: str):
+    """A function giving the seconds for N reference training steps (after three warm-up
+    steps), and the reference model."""
     model_class, head_class = reference
     torch.manual_seed(0)
     config = dict(batch_size=BATCH, seq_len=SEQ_LEN, puzzle_emb_ndim=0, num_puzzle_identifiers=1,
@@ -70,9 +72,8 @@ def reference_stepper(reference, dtype: str):
                   forward_dtype="float32" if dtype == "fp32" else "bfloat16")
     head = head_class(model_class(config), "softmax_cross_entropy")
     head.train()
-    generator = torch.Generator().manual_seed(1)
-    batch = {"inputs": torch.randint(1, VOCAB, (BATCH, SEQ_LEN), generator=generator),
-             "labels": torch.randint(1, VOCAB, (BATCH, SEQ_LEN), generator=generator),
+    inputs = torch.randint(1, VOCAB, (BATCH, SEQ_LEN), generator=torch.Generator().manual_seed(1))
+    batch = {"inputs": inputs, "labels": inputs,
              "puzzle_identifiers": torch.zeros(BATCH, dtype=torch.int32)}
     optimizer = torch.optim.AdamW(head.parameters(), lr=1e-4)
     carry = head.initial_carry(batch)
@@ -84,12 +85,22 @@ def reference_stepper(reference, dtype: str):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    return step, head
+    def timed(steps: int) -> float:
+        for _ in range(3):
+            step()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return time.perf_counter() - start
+
+    return timed, head
 
 
-def our_stepper(dtype: str):
-    """A function that runs one training step of ours at the same configuration, and the model."""
-    from hrm.act import ACTConfig, act_step, new_carry
+def our_timer(dtype: str):
+    """The same for ours at the same configuration, through ``train_speed.time_act_steps``."""
+    from train_speed import time_act_steps  # this folder's training-step timer
+
+    from hrm.act import ACTConfig
     from hrm.model import HRM, HRMConfig
 
     torch.manual_seed(0)
@@ -97,32 +108,12 @@ def our_stepper(dtype: str):
                           l_layers=2, h_cycles=2, l_cycles=2, positions="learned",
                           expansion=6.0))
     act = ACTConfig(max_segments=16, explore_prob=0.1, halt_only=False)
-    generator = torch.Generator().manual_seed(1)
-    inputs = torch.randint(1, VOCAB, (BATCH, SEQ_LEN), generator=generator)
-    labels = torch.randint(1, VOCAB, (BATCH, SEQ_LEN), generator=generator)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    carry = new_carry(model, inputs, labels)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16")
+    inputs = torch.randint(1, VOCAB, (BATCH, SEQ_LEN), generator=torch.Generator().manual_seed(1))
 
-    def step() -> None:
-        nonlocal carry
-        with autocast:
-            carry, loss, _ = act_step(model, carry, inputs, labels, act)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+    def timed(steps: int) -> float:
+        return time_act_steps(model, act, inputs, dtype, False, 3, steps)[1]
 
-    return step, model
-
-
-def rate(step, steps: int) -> float:
-    """Example-segments per second over ``steps`` steps, after three warm-up steps."""
-    for _ in range(3):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return BATCH * steps / (time.perf_counter() - start)
+    return timed, model
 
 
 def main() -> None:
@@ -140,17 +131,17 @@ def main() -> None:
 
     rows = []
     for dtype in args.dtypes.split(","):
-        ref_step, ref_model = reference_stepper(reference, dtype)
-        our_step, our_model = our_stepper(dtype)
+        ref_timed, ref_model = reference_timer(reference, dtype)
+        our_timed, our_model = our_timer(dtype)
         sizes = [sum(p.numel() for p in m.parameters()) for m in (ref_model, our_model)]
         for round_ in range(args.rounds):
-            sides = [("reference", ref_step), ("ours", our_step)]
+            sides = [("reference", ref_timed), ("ours", our_timed)]
             if round_ % 2:
                 sides.reverse()
             row = {"dtype": dtype, "round": round_ + 1, "order": [name for name, _ in sides],
                    "parameters": sizes}
-            for name, step in sides:
-                row[name] = round(rate(step, args.steps), 1)
+            for name, timed in sides:
+                row[name] = round(BATCH * args.steps / timed(args.steps), 1)
             row["ratio"] = round(row["ours"] / row["reference"], 2)
             rows.append(row)
             print(row, flush=True)

@@ -39,23 +39,6 @@ PRESETS: dict[str, dict] = {
                   "eval_every": 1000, "eval_limit": 200, "checkpoint_every": 500,
                   "dtype": "bf16", "compile": True, "calibrate_halting": 1000},
     },
-    # One 9×9 model for every tier, `easy` to `extreme`, from 1,000 puzzles weighted to the hard
-    # end (guessing is what the hard tiers need, and `easy` puzzles never ask for it). The
-    # `cpu-small` model and recipe, trained longer: 10,000 steps, under two hours on two cores
-    # in fp32 on a machine without bf16 hardware (docs/experiments.md has the runs). The test
-    # split and the halting calibration are the same mix
-    "cpu-hard": {
-        "data": {"family": "sudoku", "size": 9, "difficulty": "easy:1,medium:2,hard:4,extreme:3",
-                 "train": 1000, "test": 500},
-        "model": {"hidden": 128, "heads": 4, "h_layers": 2, "l_layers": 2, "h_cycles": 2,
-                  "l_cycles": 2, "positions": "grid", "gradient": "full", "mixer": "mlp",
-                  "mixer_expansion": 1.0},
-        "act": {"max_segments": 8, "halt_only": True},
-        "train": {"batch_size": 64, "lr": 1e-3, "weight_decay": 0.1, "warmup_steps": 100,
-                  "schedule": "cosine", "max_steps": 10000, "shallow_steps": 1500,
-                  "eval_every": 1000, "eval_limit": 200, "checkpoint_every": 500,
-                  "dtype": "bf16", "compile": True, "calibrate_halting": 500},
-    },
     # 15×15 hard mazes on two CPU cores. Unique shortest paths: with several, the label is one
     # of them and the symmetries the loader applies would make the targets contradict.
     # Cycles 1/1, and no state carried between segments, only the cells the last answer was
@@ -93,6 +76,26 @@ PRESETS: dict[str, dict] = {
                   "checkpoint_every": 2000, "dtype": "bf16"},
     },
 }
+
+
+def _variant(base: str, **changes: dict) -> dict:
+    """The preset ``base`` with some settings of each named section changed."""
+    raw = copy.deepcopy(PRESETS[base])
+    for section, values in changes.items():
+        raw[section].update(values)
+    return raw
+
+
+# One 9×9 model for every tier, `easy` to `extreme`, from 1,000 puzzles weighted to the hard end
+# (guessing is what the hard tiers need, and `easy` puzzles never ask for it): the `cpu-small`
+# model and recipe trained longer, 10,000 steps, under two hours on two cores in fp32 on a
+# machine without bf16 hardware (docs/experiments.md has the runs). The test split and the
+# halting calibration are the same mix
+PRESETS["cpu-hard"] = _variant(
+    "cpu-small",
+    data={"difficulty": "easy:1,medium:2,hard:4,extreme:3", "test": 500},
+    train={"max_steps": 10000, "calibrate_halting": 500},
+)
 
 
 def preset(name: str) -> dict:
