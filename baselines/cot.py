@@ -227,11 +227,11 @@ def cot_config(settings: dict, vocab_size: int, seq_len: int) -> CoTConfig:
     """The config a run's model section (``settings``, without ``kind``) describes:
     ``vocab_size`` is the codec's and ``seq_len`` the decoding budget unless ``max_len`` is
     given. As for the transformer, the depth matches the HRM a preset describes and its other
-    settings are dropped; grid positions become learned ones, since a trace is a sequence, not
-    a grid."""
+    settings are dropped; grid positions, and none (which leans on the grid convolution a CoT
+    model lacks), become learned ones, since a trace is a sequence, not a grid."""
     settings = dict(settings)
     settings.setdefault("layers", matched_layers(settings))
-    if settings.get("positions") == "grid":
+    if settings.get("positions") in ("grid", "none"):
         settings["positions"] = "learned"
     kept = {k: v for k, v in settings.items() if k in setting_names(CoTConfig)}
     kept.setdefault("max_len", seq_len)

@@ -200,6 +200,43 @@ def chosen_threshold(run_dir: Path, step: int) -> float | None:
     return threshold if record.get("step") == step else None
 
 
+def transfer_problem(run: Run) -> str | None:
+    """Why the run's model cannot run at another grid size, or None when it can: nothing in it
+    may be tied to the training size (learned, grid or rotary positions, the token mixer's
+    per-position weights, a chain of thought's decoding length)."""
+    config = run.model.config
+    if run.decodes:
+        return "a chain-of-thought model decodes a trace of its training size"
+    if config.positions != "none":
+        return f"its {config.positions} positions fit its training size (positions=none transfers)"
+    if config.mixer == "mlp":
+        return "its token mixer has weights per position of its training size"
+    return None
+
+
+def at_size(run: Run, size: int) -> Run:
+    """The run at grid size ``size``: the same weights in a model built for it. Only for a
+    model ``transfer_problem`` accepts, and a family whose tokens do not change with the size
+    (mazes; a Sudoku's digits do)."""
+    if size == run.family.size:
+        return run
+    problem = transfer_problem(run)
+    family = family_of({**run.data, "size": size})
+    if problem is None and family.vocab_size != run.family.vocab_size:
+        problem = f"a {run.family.name}'s tokens change with its size"
+    if problem is not None:
+        raise RunError(f"{run.path} solves {run.family.size}×{run.family.size} "
+                       f"{run.family.name}, not {size}×{size}: {problem}")
+    parameter = next(run.model.parameters())
+    model = build_model(replace(run.model.config, seq_len=family.seq_len))
+    model.load_state_dict(run.model.state_dict())
+    model.to(device=parameter.device, dtype=parameter.dtype).eval()
+    note = (f"{run.path} was trained at {run.family.size}×{run.family.size}; give --data or "
+            f"--count for {size}×{size} puzzles")
+    return replace(run, model=model, family=family, data={**run.data, "size": size},
+                   data_path=None, data_note=note)
+
+
 def run_segments(run: Run, inputs: np.ndarray, segments: int, batch_size: int | None = None,
                  progress=None, stop_at_halt: bool = False, streams: int | None = None
                  ) -> SegmentTrace:

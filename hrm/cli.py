@@ -442,7 +442,8 @@ def _with_threshold(run, threshold: float | None):
               help="A dataset directory (default: the run's own dataset).")
 @click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
 @click.option("--family", type=click.Choice(FAMILIES), help="Check the run solves this family.")
-@click.option("--size", type=SIZE, help="Check the run solves this size.")
+@click.option("--size", type=SIZE, help="Run at this grid size: the run's own, or another where "
+              "its model allows (positions=none with the grid convolution, mazes).")
 @click.option("--difficulty", help="Tier of a fresh test set (with --count).")
 @click.option("--count", type=click.IntRange(min=1), help="Build a fresh test set of N puzzles.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the fresh set.")
@@ -495,7 +496,7 @@ def eval_command(
 
     from eval.evaluate import describe, evaluate
     from eval.report import evaluation_text, plot_evaluation, write_json
-    from eval.runs import compile_run, load_run
+    from eval.runs import at_size, compile_run, load_run
 
     caps = _segment_list(segments_text)
     _check_output(json_file, "--json")
@@ -512,10 +513,10 @@ def eval_command(
     if difficulty is not None and count is None:
         raise click.UsageError("--difficulty needs --count (it describes a fresh test set)")
     run = _with_threshold(load_run(run_dir), halt_threshold)
-    if (family and family != run.family.name) or (size is not None and size != run.family.size):
-        side = run.family.size if size is None else size
-        wanted = f"{side}×{side} {family or run.family.name}"
-        raise click.UsageError(f"{run_dir} solves {describe(run.family)}, not {wanted}")
+    if family and family != run.family.name:
+        raise click.UsageError(f"{run_dir} solves {describe(run.family)}, not {family}")
+    if size is not None:  # a model with no size-bound weights runs at another size
+        run = at_size(run, size)
     if compiled and run.decodes:
         raise click.UsageError("--compile is for models that answer in segments, not for CoT")
     if attempts > 1 and run.decodes:
@@ -638,7 +639,7 @@ def solve_command(
     puzzle with no solution or several, which is reported and not solved).
     """
     from eval.evaluate import describe
-    from eval.runs import load_run
+    from eval.runs import RunError, at_size, load_run
     from eval.solve import solve_puzzles
     from puzzles.inputs import check_size, detect, read_text
 
@@ -663,6 +664,13 @@ def solve_command(
         found = detect(text, source)
     except PuzzleError:
         found = None  # let the run's own family give the precise parse error below
+    if found and found[0] == family.name and found[1] != family.size:
+        try:  # a model with no size-bound weights runs at the puzzle's size
+            run = at_size(run, found[1])
+        except RunError as error:
+            raise click.UsageError(f"{source} holds a {found[1]}×{found[1]} {found[0]}, and "
+                                   f"{error}") from None
+        family = run.family
     if found and found != (family.name, family.size):
         raise click.UsageError(f"{source} holds a {found[1]}×{found[1]} {found[0]} but "
                                f"{run_dir} solves {describe(family)}")

@@ -216,12 +216,14 @@ class GridConv(nn.Module):
 
     def __init__(self, hidden: int, seq_len: int) -> None:
         super().__init__()
-        self.side = grid_side(seq_len, "grid_conv needs")
+        grid_side(seq_len, "grid_conv needs")
         self.weight = nn.Parameter(torch.zeros(3, 3, hidden))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, L, D]
         batch, length, hidden = x.shape
-        side = self.side
+        # the side comes from the input, not from construction: the same weights run on a grid
+        # of any size (eval/runs.py at_size)
+        side = grid_side(length, "grid_conv needs")
         padded = F.pad(x.view(batch, side, side, hidden), (0, 0, 1, 1, 1, 1))  # [B, S+2, S+2, D]
         weight = self.weight.to(x.dtype)
         out = sum(weight[dy, dx] * padded[:, dy : dy + side, dx : dx + side]
@@ -244,6 +246,9 @@ def check_mixer(mixer: str, positions: str, qk_norm: bool, mixer_expansion: floa
                          "qk_norm")
     if mixer == "none" and not grid_conv:
         raise ValueError("mixer=none leaves the grid convolution as the only way cells meet: "
+                         "it needs grid_conv=true")
+    if positions == "none" and mixer == "attention" and not grid_conv:
+        raise ValueError("positions=none with attention alone leaves cells indistinguishable: "
                          "it needs grid_conv=true")
 
 
@@ -296,7 +301,7 @@ class Block(nn.Module):
         return rms_norm(x + self.mlp(x))
 
 
-POSITIONS = ("learned", "grid", "rope")
+POSITIONS = ("learned", "grid", "rope", "none")
 
 
 class TokenEmbedding(nn.Module):
@@ -304,7 +309,9 @@ class TokenEmbedding(nn.Module):
 
     ``learned``: one vector per position. ``grid``: for a square grid read row by row, a learned
     vector per row plus one per column, so every cell of a row shares what makes it that row
-    (the structure a Sudoku or maze model otherwise has to discover from data)."""
+    (the structure a Sudoku or maze model otherwise has to discover from data). ``none``: no
+    positions at all, for a model whose cells meet through the grid convolution, which tells
+    them apart by their neighbourhoods (walls and edges) and whose weights fit any grid size."""
 
     def __init__(self, vocab: int, hidden: int, max_len: int, positions: str,
                  uncompiled: bool = False) -> None:

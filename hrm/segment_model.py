@@ -42,7 +42,7 @@ class SegmentModelConfig:
     hidden: int = 128
     heads: int = 4
     expansion: float = 4.0
-    positions: str = "learned"  # "learned", "grid" (row + column) or "rope"
+    positions: str = "learned"  # "learned", "grid" (row + column), "rope" or "none"
     qk_norm: bool = False  # normalised queries and keys (layers.Attention)
     mixer: str = "attention"  # "mlp": layers.TokenMixer; "none": only the grid convolution
     mixer_expansion: float = 4.0  # the token mixer's inner width: this × seq_len × 2/3
