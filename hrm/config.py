@@ -65,7 +65,7 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 250
     eval_segments: int | None = None  # default: act.max_segments
-    eval_limit: int | None = None  # periodic evaluations on the first N test puzzles; the last
+    eval_limit: int | None = None  # periodic evaluations on N test puzzles spread over it; the last
     # evaluation always uses the whole test split
     checkpoint_every: int = 250
     log_every: int = 10

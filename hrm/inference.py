@@ -230,24 +230,28 @@ def run_cot(model: torch.nn.Module, codec: CoTCodec, family: PuzzleFamily, input
     return out
 
 
-def graded(dataset: PuzzleDataset, predictions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(solved, exact) per puzzle [N] bool for answers [N, L] to the first N puzzles of
-    ``dataset``. An exact answer is solved; any other is graded by the family's rules, since a
-    maze may have several shortest paths."""
-    labels = dataset.labels[: len(predictions)]
+def graded(dataset: PuzzleDataset, predictions: np.ndarray, rows: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """(solved, exact) per puzzle [N] bool for answers [N, L] to the puzzles ``rows`` of
+    ``dataset`` (default: its first N). An exact answer is solved; any other is graded by the
+    family's rules, since a maze may have several shortest paths."""
+    if rows is None:
+        rows = np.arange(len(predictions))
+    labels = dataset.labels[rows]
     exact = (predictions == labels).all(-1)
     solved = exact.copy()
     family = dataset.family
-    for row in np.flatnonzero(~exact):
-        puzzle = family.decode(dataset.inputs[row])
-        solved[row] = family.grade(puzzle, family.decode(predictions[row])).solved
+    for at in np.flatnonzero(~exact):
+        puzzle = family.decode(dataset.inputs[rows[at]])
+        solved[at] = family.grade(puzzle, family.decode(predictions[at])).solved
     return solved, exact
 
 
-def answer_metrics(dataset: PuzzleDataset, predictions: np.ndarray) -> dict[str, float]:
-    """The rates training logs for answers [N, L] to the first N puzzles of ``dataset``:
+def answer_metrics(dataset: PuzzleDataset, predictions: np.ndarray, rows: np.ndarray
+                   ) -> dict[str, float]:
+    """The rates training logs for answers [N, L] to the puzzles ``rows`` of ``dataset``:
     solved and exact (as ``hrm eval`` counts them) and cell accuracy."""
-    solved, exact = graded(dataset, predictions)
-    cells = (predictions == dataset.labels[: len(predictions)]).mean(-1)
+    solved, exact = graded(dataset, predictions, rows)
+    cells = (predictions == dataset.labels[rows]).mean(-1)
     return {"test_solved": float(solved.mean()), "test_exact": float(exact.mean()),
             "test_cell_accuracy": float(cells.mean())}

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -179,23 +180,31 @@ def learning_rate(config: TrainConfig, step: int, seconds: float = 0.0) -> float
     return config.lr
 
 
+def spread_rows(count: int, limit: int | None) -> np.ndarray:
+    """``limit`` of ``count`` rows spread evenly (all of them without a limit): a split built
+    from a mix of tiers stores them tier by tier, so its first rows would be its easiest."""
+    if limit is None or limit >= count:
+        return np.arange(count)
+    return np.arange(limit) * count // limit
+
+
 def evaluate(model: torch.nn.Module, kind: ModelKind, dataset: PuzzleDataset, segments: int,
              cycles: tuple[int, int] | None = None, limit: int | None = None,
              codec: CoTCodec | None = None) -> dict[str, float]:
-    """The rates training logs on a split (its first ``limit`` puzzles), by the code ``hrm
-    eval`` runs (``hrm/inference.py``): every puzzle runs ``segments`` segments (a chain of
-    thought decodes greedily). One stream, in this thread, so that autocast applies."""
-    count = min(len(dataset), limit or len(dataset))
-    inputs = dataset.inputs[:count]
+    """The rates training logs on a split (``limit`` puzzles spread evenly over it), by the
+    code ``hrm eval`` runs (``hrm/inference.py``): every puzzle runs ``segments`` segments (a
+    chain of thought decodes greedily). One stream, in this thread, so that autocast applies."""
+    rows = spread_rows(len(dataset), limit)
+    inputs = dataset.inputs[rows]
     model.eval()
     try:
         if kind.decodes:
             answers = run_cot(model, codec, dataset.family, inputs)
-            return {**answer_metrics(dataset, answers.predictions),
+            return {**answer_metrics(dataset, answers.predictions, rows),
                     "test_finished": float(answers.finished.mean()),
                     "test_tokens": float(answers.tokens.mean())}
         trace = run_segments(model, inputs, segments, batch_size=64, streams=1, cycles=cycles)
-        return answer_metrics(dataset, trace.predictions[:, -1])
+        return answer_metrics(dataset, trace.predictions[:, -1], rows)
     finally:
         model.train()
 
@@ -599,7 +608,7 @@ class Trainer:
             self.metrics_file.flush()
 
     def evaluate(self, final: bool) -> dict:
-        """The test split's rates (its first ``eval_limit`` puzzles until the end) under the
+        """The test split's rates (``eval_limit`` puzzles spread over it until the end) under the
         averaged weights, in the training dtype; its time does not count as training."""
         started = time.perf_counter()
         _, cycles, segments = phase(self.config, self.position.step - 1)

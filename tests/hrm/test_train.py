@@ -5,8 +5,11 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from safetensors.torch import load_file
 
 from hrm.config import RunConfig, apply_override
@@ -19,6 +22,7 @@ from hrm.train import (
     learning_rate,
     phase,
     setup_distributed,
+    spread_rows,
     train,
 )
 from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset
@@ -376,3 +380,19 @@ def test_a_one_pass_transformer_drops_the_segment_loop_settings_a_refining_one_k
     refining = build_config({**model, "refine": True}, 6, 16)
     assert refining.feedback and not refining.carry_state and refining.init_state_std == 0.0
 
+
+
+@given(count=st.integers(1, 3000), limit=st.integers(1, 3000))
+def test_a_limited_evaluation_takes_rows_spread_over_the_whole_split(count, limit):
+    # a mixed-tier split stores its tiers one after another: the first rows would be the easiest
+    rows = spread_rows(count, limit)
+    taken = min(count, limit)
+    assert len(rows) == taken and np.all(np.diff(rows) > 0)
+    assert rows[0] == 0 and rows[-1] < count
+    # no gap wider than an even share, up to the end of the split
+    share = -(-count // taken)
+    assert np.all(np.diff(rows) <= share) and rows[-1] >= count - share
+
+
+def test_spread_rows_without_a_limit_is_the_whole_split():
+    assert np.array_equal(spread_rows(7, None), np.arange(7))
