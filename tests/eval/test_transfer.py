@@ -9,7 +9,6 @@ import torch
 from eval import load_run
 from eval.halting import train_and_calibrate
 from eval.runs import RunError, at_size
-from hrm.cli import main
 from hrm.config import RunConfig
 from hrm.presets import preset
 from puzzles import make_family
@@ -30,16 +29,6 @@ def train_small_maze(folder, positions: str):
 @pytest.fixture(scope="module")
 def agnostic_run(tmp_path_factory):
     return train_small_maze(tmp_path_factory.mktemp("maze-none"), "none")
-
-
-def exit_and_output(capsys, *args) -> tuple[int, str, str]:
-    try:
-        main(list(map(str, args)))
-        code = 0
-    except SystemExit as done:
-        code = done.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_a_model_without_positions_runs_at_another_size_with_the_same_weights(agnostic_run):
@@ -66,9 +55,9 @@ def test_a_model_without_positions_runs_at_another_size_with_the_same_weights(ag
     torch.testing.assert_close(conv_big[1:6, 1:6], conv_small[1:6, 1:6])
 
 
-def test_eval_and_solve_run_it_at_the_size_asked(agnostic_run, tmp_path, capsys):
-    code, out, err = exit_and_output(capsys, "eval", agnostic_run, "--size", "9", "--count",
-                                     "8", "--seed", "3", "--difficulty", "easy", "--halting")
+def test_eval_and_solve_run_it_at_the_size_asked(agnostic_run, tmp_path, hrm_cli):
+    code, out, err = hrm_cli("eval", agnostic_run, "--size", "9", "--count",
+                             "8", "--seed", "3", "--difficulty", "easy", "--halting")
     assert code == 0, err
     assert "9×9 maze" in out
 
@@ -76,23 +65,23 @@ def test_eval_and_solve_run_it_at_the_size_asked(agnostic_run, tmp_path, capsys)
     puzzle = family.generate(np.random.default_rng(1), "easy")[0]
     file = tmp_path / "maze.txt"
     file.write_text(family.format(puzzle))
-    code, out, err = exit_and_output(capsys, "solve", agnostic_run, file)
+    code, out, err = hrm_cli("solve", agnostic_run, file)
     assert code in (0, 1), err  # solved or not, but answered
     assert "#1" in out
 
 
-def test_a_model_with_grid_positions_is_refused_in_one_line(tmp_path, capsys):
+def test_a_model_with_grid_positions_is_refused_in_one_line(tmp_path, hrm_cli):
     folder = train_small_maze(tmp_path / "grid", "grid")
     with pytest.raises(RunError, match="grid positions fit its training size"):
         at_size(load_run(folder), 9)
-    code, _, err = exit_and_output(capsys, "eval", folder, "--size", "9", "--count", "4")
+    code, _, err = hrm_cli("eval", folder, "--size", "9", "--count", "4")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "solves 7×7 maze, not 9×9: its grid positions" in err
 
     family = make_family("maze", 9)
     file = tmp_path / "maze.txt"
     file.write_text(family.format(family.generate(np.random.default_rng(1), "easy")[0]))
-    code, _, err = exit_and_output(capsys, "solve", folder, file)
+    code, _, err = hrm_cli("solve", folder, file)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "holds a 9×9 maze, and" in err and "grid positions" in err
 
