@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hrm.cli import cli, main
+from hrm.cli import cli
 from puzzles.dataset import PuzzleDataset
 
 UNIQUE = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"
@@ -30,17 +30,6 @@ WALLED_OFF = "S.#..\n..#..\n###..\n.....\n....G\n"
 
 def invoke(*args: str, input: str | None = None):
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
-
-
-def run_main(capsys, *args: str) -> tuple[int, str, str]:
-    """``main`` in this process: (exit code, stdout, stderr)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as done:
-        code = done.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_error_line(err: str, *fragments: str) -> None:
@@ -155,8 +144,8 @@ def test_check_with_family_and_size():
         (["check", "--family", "chess", UNIQUE], ["'--family'", "chess"]),
     ],
 )
-def test_check_bad_input_is_one_error_line(capsys, args, fragments):
-    code, out, err = run_main(capsys, *args)
+def test_check_bad_input_is_one_error_line(hrm_cli, args, fragments):
+    code, out, err = hrm_cli(*args)
     assert code == 2 and out == ""
     assert_one_error_line(err, *fragments)
 
@@ -194,10 +183,10 @@ def test_data_build_force_replaces(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["meta.json", "test", "train"]
 
 
-def test_data_build_onto_existing_dir_without_force(capsys, dataset):
+def test_data_build_onto_existing_dir_without_force(hrm_cli, dataset):
     before = (dataset / "train" / "inputs.npy").read_bytes()
-    code, out, err = run_main(
-        capsys, "data", "build", "sudoku", "--size", "4", "--train", "1", "--test", "1",
+    code, out, err = hrm_cli(
+        "data", "build", "sudoku", "--size", "4", "--train", "1", "--test", "1",
         "--out", str(dataset),
     )  # fmt: skip
     assert code == 2 and out == ""
@@ -220,16 +209,16 @@ def test_data_build_onto_existing_dir_without_force(capsys, dataset):
         (["puzzle"], ["'puzzle'"]),
     ],
 )
-def test_data_build_bad_options_are_one_error_line(capsys, tmp_path, args, fragments):
+def test_data_build_bad_options_are_one_error_line(hrm_cli, tmp_path, args, fragments):
     out = tmp_path / "out"
-    code, stdout, err = run_main(capsys, "data", "build", *args, "--out", str(out))
+    code, stdout, err = hrm_cli("data", "build", *args, "--out", str(out))
     assert code == 2 and stdout == ""
     assert_one_error_line(err, *fragments)
     assert not out.exists()
 
 
-def test_data_build_without_out(capsys):
-    code, _, err = run_main(capsys, "data", "build", "sudoku", "--size", "4")
+def test_data_build_without_out(hrm_cli):
+    code, _, err = hrm_cli("data", "build", "sudoku", "--size", "4")
     assert code == 2
     assert_one_error_line(err, "Missing option '--out'")
 
@@ -272,15 +261,15 @@ def test_data_show_defaults_to_the_first_train_puzzle(dataset):
         (["--count", "0"], ["'--count'"]),
     ],
 )
-def test_data_show_bad_options(capsys, dataset, args, fragments):
-    code, out, err = run_main(capsys, "data", "show", str(dataset), *args)
+def test_data_show_bad_options(hrm_cli, dataset, args, fragments):
+    code, out, err = hrm_cli("data", "show", str(dataset), *args)
     assert code == 2 and out == ""
     assert_one_error_line(err, *fragments)
 
 
 @pytest.mark.parametrize("command", ["show", "stats"])
-def test_data_commands_on_a_directory_that_is_not_a_dataset(capsys, tmp_path, command):
-    code, _, err = run_main(capsys, "data", command, str(tmp_path))
+def test_data_commands_on_a_directory_that_is_not_a_dataset(hrm_cli, tmp_path, command):
+    code, _, err = hrm_cli("data", command, str(tmp_path))
     assert code == 2
     assert_one_error_line(err, "no meta.json")
 
@@ -324,14 +313,14 @@ def test_data_stats_of_a_maze_dataset_with_an_empty_split(tmp_path):
 
 
 @pytest.mark.parametrize("args", [[], ["data"], ["--help"]])
-def test_help_goes_to_stdout_with_exit_zero(capsys, args):
-    code, out, err = run_main(capsys, *args)
+def test_help_goes_to_stdout_with_exit_zero(hrm_cli, args):
+    code, out, err = hrm_cli(*args)
     assert code == 0 and err == ""
     assert out.startswith("Usage: hrm")
 
 
-def test_unknown_command(capsys):
-    code, out, err = run_main(capsys, "solve-everything")
+def test_unknown_command(hrm_cli):
+    code, out, err = hrm_cli("solve-everything")
     assert code == 2 and out == ""
     assert_one_error_line(err, "No such command 'solve-everything'")
 
@@ -404,20 +393,20 @@ def test_process_build_then_show(tmp_path):
     (["train", "--set", "train.ema=1.5"], ["train.ema must be from 0 up to 1"]),
     (["compare", "--size", "0"], ["'--size'", "0"]),
 ])
-def test_options_out_of_range_are_refused_before_any_work(capsys, tmp_path, args, fragments):
+def test_options_out_of_range_are_refused_before_any_work(hrm_cli, tmp_path, args, fragments):
     out = tmp_path / "out"
-    code, stdout, err = run_main(capsys, *args, "--out", str(out))
+    code, stdout, err = hrm_cli(*args, "--out", str(out))
     assert code == 2 and stdout == ""
     assert_one_error_line(err, *fragments)
     assert not out.exists()  # nothing was built, trained or written
 
 
-def test_training_on_data_without_a_test_split_says_so(capsys, tmp_path):
+def test_training_on_data_without_a_test_split_says_so(hrm_cli, tmp_path):
     data = tmp_path / "data"
-    code, _, _ = run_main(capsys, "data", "build", "sudoku", "--size", "4", "--train", "64",
+    code, _, _ = hrm_cli("data", "build", "sudoku", "--size", "4", "--train", "64",
                           "--test", "0", "--out", str(data))
     assert code == 0
-    code, _, err = run_main(capsys, "train", "--data", str(data), "--out", str(tmp_path / "r"))
+    code, _, err = hrm_cli("train", "--data", str(data), "--out", str(tmp_path / "r"))
     assert code == 2
     assert_one_error_line(err, "the test split holds no puzzles")
 

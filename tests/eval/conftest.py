@@ -3,7 +3,6 @@
 import pytest
 
 from eval.halting import train_and_calibrate
-from hrm.cli import main
 from hrm.config import RunConfig
 from hrm.presets import preset
 
@@ -41,17 +40,3 @@ def solved_puzzle(run_dir) -> str:
 @pytest.fixture
 def tiny_trainer():
     return train_tiny
-
-
-@pytest.fixture
-def hrm_cli(capsys):
-    """``hrm ARGS`` through ``main``, where errors become exit codes: (code, stdout, stderr)."""
-    def run(*args) -> tuple[int, str, str]:
-        try:
-            main(list(map(str, args)))
-            code = 0
-        except SystemExit as done:
-            code = done.code
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-    return run

@@ -26,12 +26,6 @@ def hrm(*args, stdin: str | None = None) -> tuple[int, str, str]:
     return code, result.stdout, result.stderr
 
 
-def exit_and_stderr(capsys, *args) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(map(str, args)))
-    return done.value.code, capsys.readouterr().err
-
-
 def test_eval_prints_tables_and_writes_json_and_plots(run_dir, tmp_path):
     code, out, _ = hrm("eval", run_dir, "--json", tmp_path / "r.json", "--plots", tmp_path / "p")
     assert code == 0
@@ -107,13 +101,13 @@ def test_a_higher_halt_threshold_uses_at_least_as_many_segments(run_dir, tmp_pat
     (["--attempts", "2000"], "attempts must be between 1 and 1024"),
     (["--attempts", "4", "--attempt-noise", "-0.5"], "attempt noise must be a finite"),
 ])
-def test_eval_bad_input_is_one_line_and_exit_2(run_dir, capsys, args, message):
-    code, err = exit_and_stderr(capsys, "eval", run_dir, *args)
+def test_eval_bad_input_is_one_line_and_exit_2(run_dir, hrm_cli, args, message):
+    code, _, err = hrm_cli("eval", run_dir, *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_eval_of_a_directory_that_is_not_a_run(tmp_path, capsys):
-    code, err = exit_and_stderr(capsys, "eval", tmp_path)
+def test_eval_of_a_directory_that_is_not_a_run(tmp_path, hrm_cli):
+    code, _, err = hrm_cli("eval", tmp_path)
     assert code == 2 and err.strip() == f"hrm: error: {tmp_path} is not a training run " \
                                         "(no config.json)"
 
@@ -204,8 +198,8 @@ def test_show_steps_prints_every_segment_and_marks_changes(run_dir, solved_puzzl
     (["1.3..4.2..1.2.4.", "--segments", "10000"], "--segments"),
     (["1.3..4.2..1.2.4.", "--halt-threshold", "nan"], "nan is not between 0 and 1"),
 ])
-def test_solve_bad_input_is_one_line_and_exit_2(run_dir, capsys, args, message):
-    code, err = exit_and_stderr(capsys, "solve", run_dir, *args)
+def test_solve_bad_input_is_one_line_and_exit_2(run_dir, hrm_cli, args, message):
+    code, _, err = hrm_cli("solve", run_dir, *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
@@ -216,12 +210,12 @@ def test_solve_reports_a_puzzle_with_several_solutions_without_solving_it(run_di
     assert done.value.code == 2 and out.startswith("#1 (line 1): several solutions")
 
 
-def test_solve_reads_a_file_and_rejects_a_maze(run_dir, solved_puzzle, tmp_path, capsys):
+def test_solve_reads_a_file_and_rejects_a_maze(run_dir, solved_puzzle, tmp_path, hrm_cli):
     puzzles = tmp_path / "p.txt"
     puzzles.write_text(f"# two puzzles\n{solved_puzzle}\n{solved_puzzle}\n")
     code, out, _ = hrm("solve", run_dir, puzzles, "--format", "json")
     assert code == 0 and len(json.loads(out)) == 2
     maze = make_family("maze", 5).format(np.array([[3, 2, 2, 2, 2]] + [[2] * 5] * 3
                                                   + [[2, 2, 2, 2, 4]], dtype=np.uint8))
-    code, err = exit_and_stderr(capsys, "solve", run_dir, maze)
+    code, _, err = hrm_cli("solve", run_dir, maze)
     assert code == 2 and "holds a 5×5 maze but" in err
