@@ -20,6 +20,7 @@ This module deliberately does not own an optimiser or data loading: ``train.py``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -81,9 +82,12 @@ def act_step(
     labels: torch.Tensor,
     config: ACTConfig,
     cycles: tuple[int, int] | None = None,
+    target: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[Carry, torch.Tensor, dict[str, torch.Tensor]]:
     """One training segment for every slot: (new carry, loss, metrics). ``cycles`` overrides
-    the model's (h_cycles, l_cycles)."""
+    the model's (h_cycles, l_cycles). ``target(inputs, logits)``, when given, replaces the
+    stored labels as this segment's target [B, L] (a puzzle with several right answers is
+    trained towards the one nearest the model's answer)."""
     fresh = carry.halted
     state = unwrap(model).reset(carry.state, fresh)
     inputs = torch.where(fresh[:, None], inputs, carry.inputs)
@@ -91,10 +95,11 @@ def act_step(
     segments = torch.where(fresh, 0, carry.segments) + 1
 
     new_state, logits, q_values = model(state, inputs, cycles)
-    token_loss = LOSSES[config.loss](logits, labels)  # [B, L]
+    wanted = labels if target is None else target(inputs, logits.detach())
+    token_loss = LOSSES[config.loss](logits, wanted)  # [B, L]
     answer_loss = token_loss.mean()
     predictions = logits.argmax(-1)
-    exact = (predictions == labels).all(-1)  # [B]
+    exact = (predictions == wanted).all(-1)  # [B]
     q_halt, q_continue = q_values[:, 0], q_values[:, 1]
     q_loss = F.binary_cross_entropy_with_logits(q_halt, exact.float())
 
@@ -118,7 +123,7 @@ def act_step(
     metrics = {
         "loss": loss.detach(),
         "answer_loss": answer_loss.detach(),
-        "cell_accuracy": (predictions == labels).float().mean(),
+        "cell_accuracy": (predictions == wanted).float().mean(),
         "exact": exact.float().mean(),
         "halted_segments": segments[halt].float().mean() if halt.any() else segments.float().mean(),
         "halt_rate": halt.float().mean(),

@@ -62,6 +62,10 @@ class TrainConfig:
     # (eval/halting.py); 0: keep the paper's 0.5
     calibrate_halting: int = 0
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
+    # what each segment's answer is trained towards: the stored "label", or for mazes the
+    # "preferred" shortest path, the one the model's own scores favour (any shortest path
+    # is right, so a maze with several is not a contradiction; puzzles/maze_targets.py)
+    target: str = "label"
     seed: int = 0
     eval_every: int = 250
     eval_segments: int | None = None  # default: act.max_segments
@@ -125,6 +129,9 @@ class RunConfig:
             raise ValueError("train.max_seconds must be positive")
         if built["train"].calibrate_halting < 0:
             raise ValueError("train.calibrate_halting must be 0 (off) or a number of puzzles")
+        if built["train"].target not in ("label", "preferred"):
+            raise ValueError("train.target must be 'label' or 'preferred', "
+                             f"not {built['train'].target!r}")
         if built["train"].dtype not in ("fp32", "bf16"):
             raise ValueError(f"train.dtype must be 'fp32' or 'bf16', not {built['train'].dtype!r}")
         return cls(model=model, **built)

@@ -65,6 +65,8 @@ from puzzles.dataset import (
     read_meta,
 )
 from puzzles.files import read_json_object, write_json_atomic
+from puzzles.maze import OPEN, PATH
+from puzzles.maze_targets import preferred_paths
 
 
 class TrainingError(ValueError):
@@ -158,6 +160,18 @@ def drop_metrics_after(path: Path, step: int) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text("".join(line + "\n" for line in kept))
     os.replace(tmp, path)
+
+
+def preferred_maze_paths(inputs: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """``train.target=preferred``: the shortest path each maze's logits favour most, as the
+    labels [B, L] of this segment (``puzzles.maze_targets``). A cell's score is its logit for
+    being on the path against its logit for staying open."""
+    batch, cells = inputs.shape
+    side = math.isqrt(cells)
+    scores = (logits[..., PATH] - logits[..., OPEN]).float()
+    answers = preferred_paths(inputs.view(batch, side, side).cpu().numpy(),
+                              scores.view(batch, side, side).cpu().numpy())
+    return torch.from_numpy(answers.reshape(batch, cells)).to(inputs.device, inputs.dtype)
 
 
 def phase(config: RunConfig, step: int) -> tuple[ACTConfig, tuple[int, int] | None, int]:
@@ -392,6 +406,7 @@ class Trainer:
         self.train_set = PuzzleDataset(self.data_path, "train")
         self.test_set = PuzzleDataset(self.data_path, "test")
         self.kind = model_kind(config)
+        self.target = self._answer_target()
         self.loader, self.model_config, self.codec = self._loader_and_model_config()
         self.model = build_model(self.model_config).to(ddp.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr,
@@ -417,6 +432,16 @@ class Trainer:
             raise TrainingError(f"the training split has {len(train_set)} puzzles, fewer than "
                                 f"one batch of {batch} per process")
         return path
+
+    def _answer_target(self):
+        """What a segment's answer is trained towards: None for the stored labels."""
+        if self.config.train.target == "label":
+            return None
+        if self.train_set.family.name != "maze" or self.kind.decodes:
+            raise TrainingError("train.target=preferred is for mazes answered in segments "
+                                f"(any shortest path is right), not {self.train_set.family.name} "
+                                f"with a {self.kind.name} model")
+        return preferred_maze_paths
 
     def _loader_and_model_config(self):
         """The batches, the model config, and the codec of a model that writes traces."""
@@ -568,7 +593,7 @@ class Trainer:
                     # each phase starts its own carry (the shallow phase's slots all end halted)
                     self.carry = new_carry(self.model, inputs, labels)
                 self.carry, loss, metrics = act_step(self.trained, self.carry, inputs, labels,
-                                                     act_config, cycles)
+                                                     act_config, cycles, self.target)
         if not torch.isfinite(loss):
             raise TrainingError(f"loss is {loss.item()} at step {step + 1}; stopping "
                                 "(the last checkpoint is kept)")

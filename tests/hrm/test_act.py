@@ -2,7 +2,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hrm.act import halt_confidence, wants_halt
+from hrm.act import ACTConfig, act_step, halt_confidence, new_carry, wants_halt
+from hrm.model import HRM, HRMConfig
 
 halt_values = st.lists(st.tuples(st.floats(-20, 20), st.floats(-20, 20)), min_size=1, max_size=16)
 
@@ -31,3 +32,21 @@ def test_the_confidence_shown_is_what_the_threshold_compares(values, halt_only, 
     assert torch.equal(wants_halt(q, halt_only, threshold)[clear], (confidence > threshold)[clear])
     expected = torch.sigmoid(q[:, 0] if halt_only else q[:, 0] - q[:, 1])
     assert torch.equal(confidence, expected)
+
+
+def test_a_target_function_replaces_the_stored_labels_in_the_loss():
+    torch.manual_seed(0)
+    model = HRM(HRMConfig(vocab_size=6, seq_len=16, hidden=16, heads=2, h_layers=1, l_layers=1,
+                          h_cycles=1, l_cycles=1))
+    inputs = torch.randint(1, 6, (4, 16))
+    stored, wanted = torch.full((4, 16), 2), torch.randint(1, 6, (4, 16))
+    config = ACTConfig(max_segments=2, halt_only=True)
+    losses = {}
+    for name, target in (("stored", None), ("function", lambda x, logits: wanted)):
+        torch.manual_seed(1)
+        _, _, metrics = act_step(model, new_carry(model, inputs, stored), inputs, stored,
+                                 config, target=target)
+        losses[name] = metrics["answer_loss"]
+    torch.manual_seed(1)
+    _, _, metrics = act_step(model, new_carry(model, inputs, wanted), inputs, wanted, config)
+    assert losses["function"] == metrics["answer_loss"] != losses["stored"]

@@ -21,11 +21,13 @@ from hrm.train import (
     evaluate,
     learning_rate,
     phase,
+    preferred_maze_paths,
     setup_distributed,
     spread_rows,
     train,
 )
 from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset
+from puzzles.maze import PATH, MazeFamily
 
 
 def tiny_config(**train_overrides) -> RunConfig:
@@ -178,6 +180,39 @@ def test_unknown_keys_and_bad_values_are_rejected():
         RunConfig.from_dict({"model": {"positions": "sinusoidal"}})
     with pytest.raises(ValueError, match="train.calibrate_halting"):
         RunConfig.from_dict({"train": {"calibrate_halting": -1}})
+    with pytest.raises(ValueError, match="train.target must be 'label' or 'preferred'"):
+        RunConfig.from_dict({"train": {"target": "nearest"}})
+
+
+def test_the_preferred_target_is_refused_for_sudoku(tmp_path, data_dir):
+    config = with_data(tiny_config(target="preferred"), data_dir)
+    with pytest.raises(TrainingError, match="train.target=preferred is for mazes"):
+        train(config, tmp_path / "run", progress=False)
+
+
+def test_preferred_maze_paths_reads_path_against_open_logits():
+    family = MazeFamily(9)
+    puzzle, solution, _ = family.generate(np.random.default_rng(3), "medium")
+    inputs = torch.from_numpy(family.encode(puzzle)).long()[None]  # [1, 81]
+    logits = torch.zeros(1, 81, family.vocab_size)
+    logits[0, torch.from_numpy(family.encode(solution) == PATH), PATH] = 2.0
+    target = preferred_maze_paths(inputs, logits)
+    assert target.dtype == inputs.dtype and target.shape == inputs.shape
+    assert np.array_equal(target[0].numpy(), family.encode(solution))
+
+
+def test_mazes_with_several_shortest_paths_train_towards_the_preferred_one(tmp_path):
+    raw = preset("maze-small")
+    raw["data"].update(size=7, difficulty="medium", train=256, test=32, options={})
+    raw["model"].update(hidden=32, heads=2, h_layers=1, l_layers=1, positions="none",
+                        mixer="none")
+    raw["train"].update(batch_size=32, max_steps=150, shallow_steps=0, eval_every=150,
+                        checkpoint_every=150, log_every=10, threads=1, dtype="fp32",
+                        compile=False, calibrate_halting=0, target="preferred")
+    train(RunConfig.from_dict(raw), tmp_path / "run", progress=False)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["answer_loss"] for r in lines if "answer_loss" in r]
+    assert np.mean(losses[-3:]) < 0.5 * np.mean(losses[:3])
 
 
 @pytest.mark.parametrize("raw, message", [
