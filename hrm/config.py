@@ -62,6 +62,9 @@ class TrainConfig:
     # (eval/halting.py); 0: keep the paper's 0.5
     calibrate_halting: int = 0
     ema: float = 0.0  # decay of an exponential moving average of the weights; 0 = off
+    # start from the weights of this run's checkpoint (its averaged weights if it kept them):
+    # same model settings; a maze model without positions may train at another size
+    init: str | None = None
     # what each segment's answer is trained towards: the stored "label", or for mazes the
     # "preferred" shortest path, the one the model's own scores favour (any shortest path
     # is right, so a maze with several is not a contradiction; puzzles/maze_targets.py)

@@ -36,6 +36,7 @@ import torch.distributed as dist
 from baselines.cot import CoTBatches, CoTCodec, CoTConfig, cot_step
 from hrm.act import ACTConfig, Carry, act_step, new_carry
 from hrm.checkpoint import (
+    CheckpointError,
     has_checkpoint,
     load_checkpoint,
     optimizer_from_tensors,
@@ -409,6 +410,8 @@ class Trainer:
         self.target = self._answer_target()
         self.loader, self.model_config, self.codec = self._loader_and_model_config()
         self.model = build_model(self.model_config).to(ddp.device)
+        if tc.init:
+            self._start_from(Path(tc.init))
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr,
                                            weight_decay=tc.weight_decay, betas=tc.betas)
         self.ema = average_of(self.model) if tc.ema else {}
@@ -432,6 +435,22 @@ class Trainer:
             raise TrainingError(f"the training split has {len(train_set)} puzzles, fewer than "
                                 f"one batch of {batch} per process")
         return path
+
+    def _start_from(self, other: Path) -> None:
+        """``train.init``: another run's weights (averaged ones where it kept them), for a model
+        whose every tensor has the same name and shape."""
+        try:
+            weights, tensors, _ = load_checkpoint(other)
+        except CheckpointError as error:
+            raise TrainingError(f"train.init: {error}") from None
+        averaged = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("ema/")}
+        weights = {**weights, **averaged}  # the average covers parameters, not buffers
+        mine = self.model.state_dict()
+        for name in sorted(set(mine) | set(weights)):
+            if name not in mine or name not in weights or mine[name].shape != weights[name].shape:
+                raise TrainingError(f"train.init: {other} holds another model ({name} differs); "
+                                    "it must have this run's model settings")
+        self.model.load_state_dict(weights)
 
     def _answer_target(self):
         """What a segment's answer is trained towards: None for the stored labels."""

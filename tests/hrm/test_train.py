@@ -432,3 +432,52 @@ def test_a_limited_evaluation_takes_rows_spread_over_the_whole_split(count, limi
 
 def test_spread_rows_without_a_limit_is_the_whole_split():
     assert np.array_equal(spread_rows(7, None), np.arange(7))
+
+
+def tiny_maze_config(size: int, **train_overrides) -> RunConfig:
+    """A size-free maze model (grid convolution, no positions) on a few mazes."""
+    raw = preset("maze-small")
+    raw["data"].update(size=size, difficulty="easy", train=64, test=8, options={})
+    raw["model"].update(hidden=16, heads=2, h_layers=1, l_layers=1, positions="none",
+                        mixer="none")
+    settings = dict(batch_size=32, max_steps=2, shallow_steps=0, eval_every=2,
+                    checkpoint_every=2, threads=1, dtype="fp32", compile=False,
+                    calibrate_halting=0)
+    raw["train"].update({**settings, **train_overrides})
+    return RunConfig.from_dict(raw)
+
+
+@pytest.mark.parametrize("size", [7, 9])
+def test_init_starts_from_another_runs_weights_even_at_another_maze_size(tmp_path, size):
+    train(tiny_maze_config(7), tmp_path / "first", progress=False)
+    config = tiny_maze_config(size, init=str(tmp_path / "first"), lr=1e-12, warmup_steps=0,
+                              max_steps=1, eval_every=1, checkpoint_every=1)
+    train(config, tmp_path / "second", progress=False)
+    before, after = weights(tmp_path / "first"), weights(tmp_path / "second")
+    assert before.keys() == after.keys()
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+
+
+def test_init_from_another_model_or_no_run_is_one_error(tmp_path):
+    train(tiny_maze_config(7), tmp_path / "first", progress=False)
+    wider = tiny_maze_config(7, init=str(tmp_path / "first"))
+    wider.model["hidden"] = 32
+    with pytest.raises(TrainingError, match="train.init: .* holds another model"):
+        train(wider, tmp_path / "second", progress=False)
+    with pytest.raises(TrainingError, match="train.init: .*trainer_state.json"):
+        train(tiny_maze_config(7, init=str(tmp_path / "none")), tmp_path / "third",
+              progress=False)
+
+
+def test_init_takes_the_averaged_weights_of_a_run_that_kept_them(tmp_path):
+    train(tiny_maze_config(7, ema=0.5), tmp_path / "first", progress=False)
+    averaged = {k.split("/", 1)[1]: v for k, v in
+                load_file(tmp_path / "first" / "checkpoint" / "trainer_state.safetensors").items()
+                if k.startswith("ema/")}
+    config = tiny_maze_config(7, init=str(tmp_path / "first"), lr=1e-12, warmup_steps=0,
+                              max_steps=1, eval_every=1, checkpoint_every=1)
+    train(config, tmp_path / "second", progress=False)
+    after = weights(tmp_path / "second")
+    assert averaged and averaged.keys() <= after.keys()
+    assert all(torch.allclose(averaged[k], after[k], atol=1e-6) for k in averaged)
+    assert not all(torch.equal(averaged[k], weights(tmp_path / "first")[k]) for k in averaged)
