@@ -128,7 +128,8 @@ def data() -> None:
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--group-size", type=click.IntRange(min=1), default=8, show_default=True,
               help="Most puzzles one search chain may give (Sudoku extreme).")
-@click.option("--generator", type=click.Choice(["walls", "carved"]), help="Maze generator.")
+@click.option("--generator", type=click.Choice(["walls", "carved", "mixed"]),
+              help="Maze generator (mixed: walls or carved, at even odds per maze).")
 @click.option("--wall-prob", type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Maze wall probability (walls generator).")
 @click.option("--unique-path", is_flag=True, help="Mazes: wall off all but one shortest path.")

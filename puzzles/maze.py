@@ -5,13 +5,15 @@ answer is the same grid with the cells of one shortest start-to-goal path (4-nei
 start and goal excluded) marked ``o``. Any shortest path counts as correct, so the grader checks
 the path's validity and length instead of comparing with a reference cell by cell.
 
-Two generators, both driven only by the numpy ``Generator`` passed in:
+Two generators and their mix, all driven only by the numpy ``Generator`` passed in:
 
 * ``"walls"`` (default): every cell is a wall independently with probability ``wall_prob``, as
   in the HRM paper's Maze-Hard. Start and goal are the ends of a long path in the largest open
   region, found by two breadth-first sweeps. Smaller regions stay open as distractions.
 * ``"carved"``: a random spanning tree over the cells at odd coordinates is carved into
   passages, then a few extra walls are opened to make loops. Same start/goal rule.
+* ``"mixed"``: each maze drawn by one of the two, at even odds (a training set that covers
+  both kinds of maze).
 
 Difficulty is the shortest path length in steps; the tiers scale with the size so that 'hard'
 at 30 × 30 is exactly Maze-Hard (length > 110).
@@ -53,7 +55,7 @@ GOAL = 4
 PATH = 5
 VOCAB_SIZE = 6
 
-GENERATORS = ("walls", "carved")
+GENERATORS = ("walls", "carved", "mixed")  # mixed: each maze from one of the two, at even odds
 MIN_SIZE = 5
 
 # Chosen by measurement: over 20,000 random 30 × 30 mazes per density, the share that is
@@ -366,7 +368,10 @@ class MazeFamily(PuzzleFamily):
         return low <= order.index(difficulty) <= high
 
     def _draw(self, rng: np.random.Generator) -> np.ndarray:
-        if self.generator == "walls":
+        generator = self.generator
+        if generator == "mixed":
+            generator = ("walls", "carved")[int(rng.integers(2))]
+        if generator == "walls":
             return _random_walls(rng, self.size, self.wall_prob)
         return _carved(rng, self.size, self.extra_openings)
 
@@ -416,9 +421,10 @@ class MazeFamily(PuzzleFamily):
         return puzzle, _mark_path(puzzle, cells, path), float(len(layers) - 1)
 
     def _describe(self) -> str:
-        if self.generator == "walls":
-            return f"{self.size}x{self.size}, walls with wall_prob={self.wall_prob}"
-        return f"{self.size}x{self.size}, carved with extra_openings={self.extra_openings}"
+        walls = f"walls with wall_prob={self.wall_prob}"
+        carved = f"carved with extra_openings={self.extra_openings}"
+        described = {"walls": walls, "carved": carved, "mixed": f"{walls} or {carved}"}
+        return f"{self.size}x{self.size}, {described[self.generator]}"
 
     def _tier_range(self, difficulty: str) -> str:
         hard = self.hard_length

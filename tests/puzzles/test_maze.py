@@ -546,3 +546,23 @@ def test_solutions_pass_the_rule_check_in_every_orientation(seed, index):
     assert family.check_answer(moved_puzzle, moved).best
     back = sym.inverse().apply(family.encode(moved))
     assert np.array_equal(back, family.encode(solution))
+
+
+def is_carved(puzzle: np.ndarray) -> bool:
+    """A carved maze keeps every cell at two even coordinates a wall (its passages run on odd
+    coordinates); random walls almost never do."""
+    return bool((puzzle[::2, ::2] == WALL).all())
+
+
+def test_the_mixed_generator_draws_both_kinds_of_maze_by_the_seed():
+    family = MazeFamily(11, generator="mixed")
+    kinds = [is_carved(family.generate(np.random.default_rng(seed), "medium")[0])
+             for seed in range(40)]
+    assert 8 <= sum(kinds) <= 32
+    again = [is_carved(family.generate(np.random.default_rng(seed), "medium")[0])
+             for seed in range(40)]
+    assert kinds == again
+    assert all(is_carved(MazeFamily(11, generator="carved").generate(
+        np.random.default_rng(seed), "medium")[0]) for seed in range(10))
+    assert not any(is_carved(MazeFamily(11).generate(
+        np.random.default_rng(seed), "medium")[0]) for seed in range(10))
