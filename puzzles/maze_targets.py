@@ -48,9 +48,9 @@ def preferred_paths(grids: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _distances(grid: np.ndarray, source: int) -> np.ndarray:
-    """Breadth-first steps from cell ``source`` (flat index) to every open cell; UNREACHED
-    for walls and cells cut off."""
+def _distances(grid: np.ndarray, source: int) -> tuple[np.ndarray, np.ndarray]:
+    """Breadth-first steps from cell ``source`` (flat index) to every open cell (UNREACHED
+    for walls and cells cut off), and the cells reached, in the order reached: nearest first."""
     n = grid.shape[0]
     dist = np.full(n * n, UNREACHED, dtype=np.int64)
     queue = np.empty(n * n, dtype=np.int64)
@@ -67,7 +67,7 @@ def _distances(grid: np.ndarray, source: int) -> np.ndarray:
                 dist[r * n + c] = dist[cell] + 1
                 queue[tail] = r * n + c
                 tail += 1
-    return dist
+    return dist, queue[:tail]
 
 
 @numba.njit(cache=True)
@@ -87,32 +87,27 @@ def _mark_preferred(answers: np.ndarray, scores: np.ndarray) -> None:
         start, goal = _find(grid, START), _find(grid, GOAL)
         if start < 0 or goal < 0:
             continue
-        from_start, to_goal = _distances(grid, start), _distances(grid, goal)
+        from_start, order = _distances(grid, start)
+        to_goal, _ = _distances(grid, goal)
         length = from_start[goal]
         if length < 0:
             continue
-        # cells on some shortest path, by their distance from the start
-        layers = np.full((length + 1, n * n), -1, dtype=np.int64)
-        counts = np.zeros(length + 1, dtype=np.int64)
-        for cell in range(n * n):
-            d = from_start[cell]
-            if d >= 0 and to_goal[cell] >= 0 and d + to_goal[cell] == length:
-                layers[d, counts[d]] = cell
-                counts[d] += 1
-        # best[cell]: the highest score sum of a shortest path from the start to cell
+        # best[cell]: the highest score sum of a shortest path from the start to cell, for the
+        # cells on some shortest path; the breadth-first order visits each layer after the last
         best = np.full(n * n, -np.inf)
         best[start] = 0.0
         flat_scores = scores[b].ravel()
-        for d in range(1, length + 1):
-            for i in range(counts[d]):
-                cell = layers[d, i]
-                row, col = cell // n, cell % n
-                came = -np.inf
-                for d_row, d_col in MOVES:
-                    r, c = row + d_row, col + d_col
-                    if 0 <= r < n and 0 <= c < n and from_start[r * n + c] == d - 1:
-                        came = max(came, best[r * n + c])
-                best[cell] = came + (flat_scores[cell] if cell != goal else 0.0)
+        for cell in order[1:]:
+            d = from_start[cell]
+            if d + to_goal[cell] != length:
+                continue
+            row, col = cell // n, cell % n
+            came = -np.inf
+            for d_row, d_col in MOVES:
+                r, c = row + d_row, col + d_col
+                if 0 <= r < n and 0 <= c < n and from_start[r * n + c] == d - 1:
+                    came = max(came, best[r * n + c])
+            best[cell] = came + (flat_scores[cell] if cell != goal else 0.0)
         # back from the goal, each time to the best neighbour one layer nearer the start
         cell = goal
         for d in range(length - 1, 0, -1):
