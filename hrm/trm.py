@@ -40,9 +40,11 @@ class TRMConfig(SegmentModelConfig):
     recursions: int = 3  # T: recursions per segment, all but the last without gradients
     # ablations for the comparison with HRM: a second network for the answer update (HRM's
     # split into two modules), and HRM's one-step gradient (in the last recursion only the last
-    # latent update and the answer update carry gradients) instead of the whole recursion
+    # latent update and the answer update carry gradients) instead of the whole recursion. Not
+    # called `gradient`: that is HRM's setting, which presets written for HRM carry and a TRM
+    # drops (HRM_ONLY)
     networks: int = 1
-    gradient: str = "recursion"  # or "one_step"
+    one_step_gradient: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -51,12 +53,10 @@ class TRMConfig(SegmentModelConfig):
                 raise ValueError(f"{name} must be at least 1")
         if self.networks not in (1, 2):
             raise ValueError(f"networks must be 1 or 2, not {self.networks}")
-        if self.gradient not in ("recursion", "one_step"):
-            raise ValueError(f"gradient must be recursion or one_step, not {self.gradient!r}")
 
     def blocks(self) -> tuple[int, int]:
         per_recursion = (self.latent_steps + 1) * self.layers
-        differentiated = 2 * self.layers if self.gradient == "one_step" else per_recursion
+        differentiated = 2 * self.layers if self.one_step_gradient else per_recursion
         return self.recursions * per_recursion, differentiated
 
 
@@ -117,5 +117,5 @@ class TRM(SegmentModel):
         with torch.no_grad():
             for _ in range(recursions - 1):
                 y, z = self.recursion(x, y, z, latent_steps, noise)
-        y, z = self.recursion(x, y, z, latent_steps, noise, self.config.gradient == "one_step")
+        y, z = self.recursion(x, y, z, latent_steps, noise, self.config.one_step_gradient)
         return self.read_answer(y, (y, z))

@@ -74,6 +74,10 @@ def test_an_hrm_preset_describes_a_trm_of_its_width():
     assert isinstance(config, TRMConfig) and isinstance(build_model(config), TRM)
     assert (config.hidden, config.mixer, config.layers) == (128, "mlp", 2)
     assert trm_config({"layers": 3}, 11, 81).layers == 3
+    # HRM's gradient setting (the preset's "full") is dropped; TRM's own ablation is kept
+    assert not config.one_step_gradient
+    assert build_config({**settings, "kind": "trm", "one_step_gradient": True},
+                        vocab_size=11, seq_len=81).one_step_gradient
     with pytest.raises(ValueError, match="model.refine is not a TRM setting"):
         trm_config({"refine": True}, 11, 81)
     with pytest.raises(ValueError, match="recursions must be at least 1"):
@@ -132,9 +136,9 @@ def test_ablations_a_second_network_for_the_answer_and_the_one_step_gradient():
     _, logits, _ = two(two.initial_state(2), inputs)
     logits.sum().backward()
     assert all(p.grad is not None for p in two.answer_net.parameters())
-    assert TRMConfig(vocab_size=6, seq_len=16, gradient="one_step").blocks() == (42, 4)
-    for gradient, z_gets_gradient in (("recursion", True), ("one_step", False)):
-        model = small(recursions=1, latent_steps=2, gradient=gradient)
+    assert TRMConfig(vocab_size=6, seq_len=16, one_step_gradient=True).blocks() == (42, 4)
+    for one_step, z_gets_gradient in ((False, True), (True, False)):
+        model = small(recursions=1, latent_steps=2, one_step_gradient=one_step)
         y0, z0 = (z.clone().requires_grad_() for z in model.initial_state(2).z)
         _, logits, _ = model(State((y0, z0)), inputs)
         logits.sum().backward()
