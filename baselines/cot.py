@@ -223,6 +223,13 @@ class CoTConfig:
                 raise ValueError(f"{name} must be at least 1")
 
 
+def cot_drops(settings: dict) -> set[str]:
+    """The settings of a run's model section that a chain-of-thought model ignores: all but its
+    own, except HRM's layer counts, which set its depth while ``layers`` is not given."""
+    dropped = set(settings) - setting_names(CoTConfig)
+    return dropped - {"h_layers", "l_layers"} if "layers" not in settings else dropped
+
+
 def cot_config(settings: dict, vocab_size: int, seq_len: int) -> CoTConfig:
     """The config a run's model section (``settings``, without ``kind``) describes:
     ``vocab_size`` is the codec's and ``seq_len`` the decoding budget unless ``max_len`` is

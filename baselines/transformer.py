@@ -57,6 +57,18 @@ def matched_layers(hrm_model: dict) -> int:
 SEGMENT_LOOP_SETTINGS = ("feedback", "feedback_threshold", "carry_state", "init_state_std")
 
 
+def transformer_drops(settings: dict) -> set[str]:
+    """The settings of a run's model section that a transformer ignores: HRM's recurrence
+    settings (its layer counts only set the depth while ``layers`` is not given), and the
+    segment loop's when it answers in one pass."""
+    dropped = set(settings) - setting_names(TransformerConfig)
+    if "layers" not in settings:
+        dropped -= {"h_layers", "l_layers"}
+    if not settings.get("refine"):
+        dropped |= set(settings) & set(SEGMENT_LOOP_SETTINGS)
+    return dropped
+
+
 def transformer_config(settings: dict, vocab_size: int, seq_len: int) -> TransformerConfig:
     """The config a run's model section (``settings``, without ``kind``) describes. Presets hold
     HRM settings, so that one preset describes every model: the transformer takes the shared

@@ -39,7 +39,13 @@ from eval.evaluate import attempt_measures, evaluate
 from eval.halting import train_and_calibrate
 from eval.runs import load_run
 from hrm.checkpoint import has_checkpoint
-from hrm.config import RunConfig, apply_override, build_config, model_kind
+from hrm.config import (
+    RunConfig,
+    apply_override,
+    build_config,
+    check_named_settings,
+    model_kind,
+)
 from hrm.flops import cot_training_flops, training_step_flops
 from hrm.kinds import KINDS
 from hrm.presets import preset
@@ -98,6 +104,8 @@ class Comparison:
                                  f"compared ({', '.join(self.models)})")
         if not self.models:
             raise ValueError("give at least one model")
+        for name in self.models:
+            model_settings(self, name)
         if self.seeds < 1:
             raise ValueError("--seeds must be at least 1")
         parse_budget(str(self.budget), self.budget_kind)
@@ -190,18 +198,30 @@ def model_override(assignment: str) -> tuple[str | None, str]:
     return None, assignment
 
 
-def run_config(spec: Comparison, name: str, seed: int, data: Path) -> RunConfig:
-    """The preset with this model's settings and the overrides that apply to it, this seed
-    and the budget."""
+def model_settings(spec: Comparison, name: str) -> dict:
+    """The preset with this model's settings and the overrides that apply to it. Settings
+    named for this model alone (``trm:model.h_cycles=3``) must be ones it reads; those for
+    every model may be ones some model ignores."""
     kind, settings = MODELS[name]
     raw = preset(spec.preset)
-    raw["data"] = {"path": str(data)}
     raw["model"]["kind"] = kind
-    raw["train"]["seed"] = seed
+    named = set()
     for assignment in settings + spec.overrides:
         target, rest = model_override(assignment)
         if target in (None, name):
             apply_override(raw, rest)
+        if target == name and rest.startswith("model."):
+            named.add(rest.split("=", 1)[0].removeprefix("model."))
+    check_named_settings(raw["model"], named)
+    return raw
+
+
+def run_config(spec: Comparison, name: str, seed: int, data: Path) -> RunConfig:
+    """The preset with this model's settings and the overrides that apply to it, this seed
+    and the budget."""
+    raw = model_settings(spec, name)
+    raw["data"] = {"path": str(data)}
+    raw["train"]["seed"] = seed
     batch = raw["train"].get("batch_size", 64)
     if spec.budget_kind == "time":
         raw["train"]["max_seconds"] = spec.budget

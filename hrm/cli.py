@@ -288,7 +288,7 @@ def train_command(
 ) -> None:
     """Train a model (HRM by default); progress on stderr, metrics in OUT/metrics.jsonl."""
     from eval.halting import train_and_calibrate
-    from hrm.config import RunConfig, apply_override
+    from hrm.config import RunConfig, apply_override, check_named_settings
     from hrm.presets import preset as load_preset
     from hrm.train import saved_sections
 
@@ -316,8 +316,12 @@ def train_command(
         raw.setdefault("data", {})["path"] = str(data_path)
     if model_kind is not None:
         raw.setdefault("model", {})["kind"] = model_kind
+    named = set(extra.get("model", {})) if config_file is not None else set()
     for assignment in overrides:
         apply_override(raw, assignment)
+        if assignment.startswith("model."):
+            named.add(assignment.split("=", 1)[0].removeprefix("model."))
+    check_named_settings(raw.get("model", {}), named)
     if saved is not None and data_path is None and raw.get("data", {}).get("path"):
         # the path the run was started with may be relative to another directory
         from eval.runs import locate_data

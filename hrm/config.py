@@ -248,6 +248,18 @@ def build_config(model: dict[str, Any], vocab_size: int, seq_len: int):
     return kind.settings({k: v for k, v in model.items() if k != "kind"}, vocab_size, seq_len)
 
 
+def check_named_settings(model: dict[str, Any], named: set[str]) -> None:
+    """Refuse model settings a user named (``--set``, ``--config``) that the model's kind would
+    drop: ``--model trm --set model.h_cycles=3`` would otherwise train an unchanged TRM."""
+    kind = kind_of(model.get("kind", DEFAULT_KIND))
+    settings = {k: v for k, v in model.items() if k != "kind"}
+    ignored = sorted(named & kind.drops(settings))
+    if ignored:
+        raise ValueError(f"model.{ignored[0]} is not a {kind.title} setting (a {kind.title} "
+                         f"ignores it); {kind.title} settings: "
+                         f"{', '.join(sorted(setting_names(kind.config)))}")
+
+
 def build_model(config) -> torch.nn.Module:
     """The model of a config of any kind."""
     return next(kind for kind in KINDS.values() if type(config) is kind.config).model(config)

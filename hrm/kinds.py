@@ -15,10 +15,15 @@ from typing import Any
 
 from torch import nn
 
-from baselines.cot import CoTConfig, CoTModel, cot_config
-from baselines.transformer import Transformer, TransformerConfig, transformer_config
+from baselines.cot import CoTConfig, CoTModel, cot_config, cot_drops
+from baselines.transformer import (
+    Transformer,
+    TransformerConfig,
+    transformer_config,
+    transformer_drops,
+)
 from hrm.model import HRM, HRMConfig, hrm_config
-from hrm.trm import TRM, TRMConfig, trm_config
+from hrm.trm import TRM, TRMConfig, trm_config, trm_drops
 
 
 @dataclass(frozen=True)
@@ -33,14 +38,17 @@ class ModelKind:
     decodes: bool = False
     # whether the settings describe a model that answers in one pass (no segments, no halting)
     one_pass: Callable[[dict], bool] = lambda settings: False
+    # the settings of a model section it ignores: presets are written for HRM, so a preset's
+    # HRM-only settings pass quietly, but one a user names is refused (hrm.config)
+    drops: Callable[[dict], set[str]] = lambda settings: set()
 
 
 KINDS: dict[str, ModelKind] = {kind.name: kind for kind in (
     ModelKind("hrm", "HRM", HRMConfig, HRM, hrm_config),
     ModelKind("transformer", "Transformer", TransformerConfig, Transformer, transformer_config,
-              one_pass=lambda settings: not settings.get("refine")),
-    ModelKind("trm", "TRM", TRMConfig, TRM, trm_config),
-    ModelKind("cot", "CoT", CoTConfig, CoTModel, cot_config, decodes=True),
+              one_pass=lambda settings: not settings.get("refine"), drops=transformer_drops),
+    ModelKind("trm", "TRM", TRMConfig, TRM, trm_config, drops=trm_drops),
+    ModelKind("cot", "CoT", CoTConfig, CoTModel, cot_config, decodes=True, drops=cot_drops),
 )}
 DEFAULT_KIND = "hrm"
 

@@ -64,12 +64,17 @@ class TRMConfig(SegmentModelConfig):
 HRM_ONLY = ("h_layers", "l_layers", "h_cycles", "l_cycles", "gradient", "unrolled_steps")
 
 
+def trm_drops(settings: dict) -> set[str]:
+    """The settings of a run's model section that a TRM ignores: HRM's split and schedule."""
+    return set(settings) & set(HRM_ONLY)
+
+
 def trm_config(settings: dict, vocab_size: int, seq_len: int) -> TRMConfig:
     """The config a run's model section (``settings``, without ``kind``) describes. A preset
     written for HRM describes a TRM of the same width and mixer: HRM's module split and
     schedule (``HRM_ONLY``) are dropped, and the network keeps TRM's own depth unless
     ``layers`` is given."""
-    kept = {k: v for k, v in settings.items() if k not in HRM_ONLY}
+    kept = {k: v for k, v in settings.items() if k not in trm_drops(settings)}
     extra = set(kept) - setting_names(TRMConfig)
     if extra:
         raise ValueError(f"model.{sorted(extra)[0]} is not a TRM setting")

@@ -187,3 +187,11 @@ def test_compare_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, messag
         main(["compare", "--out", str(tmp_path), *args])
     err = capsys.readouterr().err
     assert done.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_setting_named_for_one_model_must_be_one_it_reads():
+    spec = dict(family="sudoku", size=4, difficulty="easy", models=["hrm", "trm"], budget=3.0,
+                preset="tiny")
+    Comparison(**spec, overrides=["model.h_cycles=3"])  # for every model: TRM may ignore it
+    with pytest.raises(ValueError, match=r"model.h_cycles is not a TRM setting"):
+        Comparison(**spec, overrides=["trm:model.h_cycles=3"])

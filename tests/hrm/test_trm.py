@@ -160,3 +160,19 @@ def test_hrm_with_one_network_for_both_modules():
     assert not any(name.startswith("high.") for name in shared.state_dict())
     with pytest.raises(ValueError, match="shared_network needs h_layers == l_layers"):
         HRMConfig(**{**config, "h_layers": 1}, shared_network=True)
+
+
+@pytest.mark.parametrize("kind", ["trm", "transformer", "cot"])
+def test_what_a_kind_drops_changes_nothing_and_what_it_keeps_is_not_dropped(kind):
+    """``drops`` (what a named setting is refused for) says exactly what the kind ignores."""
+    from hrm.kinds import kind_of
+
+    settings = {**preset("cpu-small")["model"], "feedback": True, "init_state_std": 0.5}
+    drops = kind_of(kind).drops(settings)
+    base = build_config({**settings, "kind": kind}, vocab_size=11, seq_len=81)
+    assert {"h_cycles", "l_cycles", "gradient"} <= drops
+    for name in drops:
+        changed = {**settings, name: settings[name] * 2 if name != "gradient" else "one_step"}
+        assert build_config({**changed, "kind": kind}, vocab_size=11, seq_len=81) == base
+    # HRM's layer counts set a baseline's depth unless its own is given
+    assert ("h_layers" in drops) == (kind == "trm")
