@@ -35,7 +35,7 @@ from baselines.traces import (
     maze_route,
     sudoku_trace,
 )
-from baselines.transformer import matched_layers
+from baselines.transformer import HRM_DEPTH, matched_layers
 from hrm.layers import Block, KVCache, Linear, TokenEmbedding, rotary_for
 from hrm.segment_model import setting_names
 from puzzles.base import Grid, PuzzleFamily, Symmetry
@@ -227,7 +227,7 @@ def cot_drops(settings: dict) -> set[str]:
     """The settings of a run's model section that a chain-of-thought model ignores: all but its
     own, except HRM's layer counts, which set its depth while ``layers`` is not given."""
     dropped = set(settings) - setting_names(CoTConfig)
-    return dropped - {"h_layers", "l_layers"} if "layers" not in settings else dropped
+    return dropped - set(HRM_DEPTH) if "layers" not in settings else dropped
 
 
 def cot_config(settings: dict, vocab_size: int, seq_len: int) -> CoTConfig:
@@ -236,11 +236,11 @@ def cot_config(settings: dict, vocab_size: int, seq_len: int) -> CoTConfig:
     given. As for the transformer, the depth matches the HRM a preset describes and its other
     settings are dropped; grid positions, and none (which leans on the grid convolution a CoT
     model lacks), become learned ones, since a trace is a sequence, not a grid."""
-    settings = dict(settings)
-    settings.setdefault("layers", matched_layers(settings))
-    if settings.get("positions") in ("grid", "none"):
-        settings["positions"] = "learned"
-    kept = {k: v for k, v in settings.items() if k in setting_names(CoTConfig)}
+    dropped = cot_drops(settings) | set(HRM_DEPTH)
+    kept = {k: v for k, v in settings.items() if k not in dropped}
+    kept.setdefault("layers", matched_layers(settings))
+    if kept.get("positions") in ("grid", "none"):
+        kept["positions"] = "learned"
     kept.setdefault("max_len", seq_len)
     return CoTConfig(vocab_size=vocab_size, **kept)
 

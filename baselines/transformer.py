@@ -47,6 +47,9 @@ class TransformerConfig(SegmentModelConfig):
         return self.layers, self.layers
 
 
+HRM_DEPTH = ("h_layers", "l_layers")  # a baseline's depth, read by matched_layers
+
+
 def matched_layers(hrm_model: dict) -> int:
     """Transformer depth with the parameter count of the HRM described by ``hrm_model``
     (HRMConfig fields; defaults where missing)."""
@@ -63,7 +66,7 @@ def transformer_drops(settings: dict) -> set[str]:
     segment loop's when it answers in one pass."""
     dropped = set(settings) - setting_names(TransformerConfig)
     if "layers" not in settings:
-        dropped -= {"h_layers", "l_layers"}
+        dropped -= set(HRM_DEPTH)
     if not settings.get("refine"):
         dropped |= set(settings) & set(SEGMENT_LOOP_SETTINGS)
     return dropped
@@ -75,12 +78,9 @@ def transformer_config(settings: dict, vocab_size: int, seq_len: int) -> Transfo
     ones (hidden, heads, positions, ...) and, unless ``layers`` is given, as many layers as the
     HRM described has blocks, so that the parameter counts match. HRM's recurrence settings do
     not apply and are dropped, and so are the segment loop's when it answers in one pass."""
-    settings = dict(settings)
-    settings.setdefault("layers", matched_layers(settings))
-    dropped = set(settings) - setting_names(TransformerConfig)
-    if not settings.get("refine"):
-        dropped |= set(SEGMENT_LOOP_SETTINGS)
+    dropped = transformer_drops(settings) | set(HRM_DEPTH)
     kept = {k: v for k, v in settings.items() if k not in dropped}
+    kept.setdefault("layers", matched_layers(settings))
     return TransformerConfig(vocab_size=vocab_size, seq_len=seq_len, **kept)
 
 

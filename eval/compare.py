@@ -209,9 +209,9 @@ def model_settings(spec: Comparison, name: str) -> dict:
     for assignment in settings + spec.overrides:
         target, rest = model_override(assignment)
         if target in (None, name):
-            apply_override(raw, rest)
-        if target == name and rest.startswith("model."):
-            named.add(rest.split("=", 1)[0].removeprefix("model."))
+            section, key = apply_override(raw, rest)
+            if target == name and section == "model":
+                named.add(key)
     check_named_settings(raw["model"], named)
     return raw
 

@@ -107,9 +107,12 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", dtype: str | 
         config = RunConfig.from_dict({k: raw[k] for k in ("data", "model", "act", "train")})
         if not isinstance(raw["model_config"], dict) or not isinstance(raw["family"], dict):
             raise ValueError("model_config and family must be objects")
-        raw["model_config"] = without_removed("model_config", raw["model_config"])
+        saved = without_removed("model_config", raw["model_config"])
+        if kind == "trm" and "gradient" in saved:  # saved before its rename to a bool
+            saved["one_step_gradient"] = saved.pop("gradient") == "one_step"
         if KINDS[kind].decodes:  # runs from before the answer form was a setting wrote the grid
-            raw["model_config"].setdefault("answer", "grid")
+            saved.setdefault("answer", "grid")
+        raw["model_config"] = saved
         check_types("model_config", KINDS[kind].config, raw["model_config"])
         model_config = KINDS[kind].config(**raw["model_config"])
         family = family_of(raw["family"])

@@ -318,9 +318,9 @@ def train_command(
         raw.setdefault("model", {})["kind"] = model_kind
     named = set(extra.get("model", {})) if config_file is not None else set()
     for assignment in overrides:
-        apply_override(raw, assignment)
-        if assignment.startswith("model."):
-            named.add(assignment.split("=", 1)[0].removeprefix("model."))
+        section, key = apply_override(raw, assignment)
+        if section == "model":
+            named.add(key)
     check_named_settings(raw.get("model", {}), named)
     if saved is not None and data_path is None and raw.get("data", {}).get("path"):
         # the path the run was started with may be relative to another directory

@@ -224,8 +224,9 @@ def _is_a(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
-def apply_override(raw: dict[str, Any], assignment: str) -> None:
-    """Apply ``section.key=value`` (value parsed as JSON when it can be) to a nested dict."""
+def apply_override(raw: dict[str, Any], assignment: str) -> tuple[str, str]:
+    """Apply ``section.key=value`` (value parsed as JSON when it can be) to a nested dict, and
+    say which setting it was: ``(section, key)``."""
     if "=" not in assignment or "." not in assignment.split("=", 1)[0]:
         raise ValueError(f"--set expects section.key=value, got {assignment!r}")
     dotted, text = assignment.split("=", 1)
@@ -235,6 +236,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
     except json.JSONDecodeError:
         value = text
     raw.setdefault(section, {})[key] = value
+    return section, key
 
 
 def model_kind(config: RunConfig) -> ModelKind:

@@ -127,6 +127,13 @@ def test_trm_learns_4x4_sudoku(tmp_path):
     tried = solve_puzzles(run, [puzzle], attempts=AttemptSettings(4))[0]
     assert 1 <= tried.attempts <= 4 and tried.passes_rules == tried.grade.solved
 
+    # a run saved while the one-step ablation was `gradient` ("recursion" or "one_step") loads
+    for old, one_step in (("recursion", False), ("one_step", True)):
+        saved["model_config"].pop("one_step_gradient", None)
+        saved["model_config"]["gradient"] = old
+        (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+        assert load_run(tmp_path / "run").model.config.one_step_gradient is one_step
+
 
 def test_ablations_a_second_network_for_the_answer_and_the_one_step_gradient():
     one, two = small(), small(networks=2)
