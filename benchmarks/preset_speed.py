@@ -31,7 +31,8 @@ def measure(name: str, dtype: str, compiled: bool, steps: int, threads: int) -> 
     from train_speed import time_act_steps  # this folder's training-step timer
 
     from hrm.act import ACTConfig
-    from hrm.model import HRM, HRMConfig, count_parameters
+    from hrm.config import build_config, build_model
+    from hrm.model import count_parameters
     from hrm.presets import preset
     from puzzles import make_family
 
@@ -40,7 +41,7 @@ def measure(name: str, dtype: str, compiled: bool, steps: int, threads: int) -> 
     raw = preset(name)
     data = raw["data"]
     family = make_family(data["family"], data["size"])
-    model = HRM(HRMConfig(vocab_size=family.vocab_size, seq_len=family.seq_len, **raw["model"]))
+    model = build_model(build_config(raw["model"], family.vocab_size, family.seq_len))
     act = ACTConfig(**raw.get("act", {}))
     batch = CPU_BATCH_OVERRIDE.get(name, raw["train"].get("batch_size", 64))
     inputs = torch.randint(1, family.vocab_size, (batch, family.seq_len))

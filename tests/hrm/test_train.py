@@ -303,7 +303,7 @@ def test_tiny_preset_learns_4x4_sudoku(tmp_path, data_dir):
     (["--difficulty", "easy:2,bogus"], "hrm: error: unknown difficulty 'bogus' (tiers here: "
                                         "easy; a mix reads tier:weight,tier:weight)"),
     (["--preset", "huge"], "hrm: error: unknown preset 'huge': choose from tiny, cpu-small, "
-                           "maze-small, paper, cpu-hard"),
+                           "maze-small, paper, cpu-hard, trm-small"),
 ])
 def test_cli_errors_are_one_line(tmp_path, args, message):
     command = [sys.executable, "-m", "hrm.cli", "train", "--out", str(tmp_path / "r"), *args]
