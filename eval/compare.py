@@ -105,7 +105,11 @@ class Comparison:
         if not self.models:
             raise ValueError("give at least one model")
         for name in self.models:
-            model_settings(self, name)
+            model = model_settings(self, name)["model"]
+            try:  # before any data is built: a preset written for another kind may not fit
+                build_config(model, vocab_size=2, seq_len=1)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"preset {self.preset!r} as {name}: {error}") from None
         if self.seeds < 1:
             raise ValueError("--seeds must be at least 1")
         parse_budget(str(self.budget), self.budget_kind)

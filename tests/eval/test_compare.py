@@ -181,12 +181,16 @@ def test_quickstart_builds_trains_compares_and_solves(tmp_path, capsys):
     (["--set", "cot:train.lr=1"], "'cot' is not one of the models compared (hrm, transformer)"),
     (["--budget", "soon"], "cannot read budget"),
     (["--difficulty", "brutal", "--size", "4"], "unknown difficulty 'brutal'"),
+    # refused before any data is built: TRM's preset holds settings HRM does not take
+    (["--preset", "trm-small", "--models", "hrm,trm"],
+     "preset 'trm-small' as hrm: model.latent_steps is not an HRM setting"),
 ])
 def test_compare_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as done:
         main(["compare", "--out", str(tmp_path), *args])
     err = capsys.readouterr().err
     assert done.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists()
 
 
 def test_a_setting_named_for_one_model_must_be_one_it_reads():
