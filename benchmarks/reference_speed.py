@@ -21,6 +21,11 @@ Each round times ``--steps`` training steps of each side after three warm-up ste
 doubling as labels, as in ``train_speed.py``), the order
 alternating between rounds (A B, B A, ...), so that a machine slowing down or speeding up
 shows as a spread rather than as a ratio.
+
+``--variants`` adds rows of ours beyond the identical algorithm, timed in the same rounds:
+``compiled`` (the same step through ``torch.compile``), ``halt-only`` (no continue target, so
+no second forward) and ``halt-only-compiled``. Their ratios are against the reference's
+bootstrapped eager step, the only one it has.
 """
 
 from __future__ import annotations
@@ -96,22 +101,32 @@ def reference_timer(reference, dtype: str):
     return timed, head
 
 
-def our_timer(dtype: str):
-    """The same for ours at the same configuration, through ``train_speed.time_act_steps``."""
+OUR_VARIANTS = {  # name: (halt_only, compiled)
+    "ours": (False, False),
+    "compiled": (False, True),
+    "halt-only": (True, False),
+    "halt-only-compiled": (True, True),
+}
+
+
+def our_timer(dtype: str, variant: str = "ours"):
+    """The same for ours at the same configuration, through ``train_speed.time_act_steps``;
+    ``variant`` one of ``OUR_VARIANTS``."""
     from train_speed import time_act_steps  # this folder's training-step timer
 
     from hrm.act import ACTConfig
     from hrm.model import HRM, HRMConfig
 
+    halt_only, compiled = OUR_VARIANTS[variant]
     torch.manual_seed(0)
     model = HRM(HRMConfig(vocab_size=VOCAB, seq_len=SEQ_LEN, hidden=128, heads=4, h_layers=2,
                           l_layers=2, h_cycles=2, l_cycles=2, positions="learned",
                           expansion=6.0))
-    act = ACTConfig(max_segments=16, explore_prob=0.1, halt_only=False)
+    act = ACTConfig(max_segments=16, explore_prob=0.1, halt_only=halt_only)
     inputs = torch.randint(1, VOCAB, (BATCH, SEQ_LEN), generator=torch.Generator().manual_seed(1))
 
     def timed(steps: int) -> float:
-        return time_act_steps(model, act, inputs, dtype, False, 3, steps)[1]
+        return time_act_steps(model, act, inputs, dtype, compiled, 3, steps)[1]
 
     return timed, model
 
@@ -124,33 +139,41 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--variants", default="",
+                        help="comma-separated extra rows of ours: "
+                             + ", ".join(v for v in OUR_VARIANTS if v != "ours"))
     parser.add_argument("--json", default="benchmarks/reference_speed.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     reference = import_reference(args.reference)
 
+    extras = [v for v in args.variants.split(",") if v]
+    for variant in extras:
+        if variant not in OUR_VARIANTS or variant == "ours":
+            sys.exit(f"unknown variant {variant!r}: choose from "
+                     + ", ".join(v for v in OUR_VARIANTS if v != "ours"))
+    sides = ["reference", "ours", *extras]
     rows = []
     for dtype in args.dtypes.split(","):
-        ref_timed, ref_model = reference_timer(reference, dtype)
-        our_timed, our_model = our_timer(dtype)
-        sizes = [sum(p.numel() for p in m.parameters()) for m in (ref_model, our_model)]
+        timers = {"reference": reference_timer(reference, dtype)}
+        timers.update((name, our_timer(dtype, name)) for name in sides[1:])
+        sizes = [sum(p.numel() for p in timers[name][1].parameters()) for name in sides[:2]]
         for round_ in range(args.rounds):
-            sides = [("reference", ref_timed), ("ours", our_timed)]
-            if round_ % 2:
-                sides.reverse()
-            row = {"dtype": dtype, "round": round_ + 1, "order": [name for name, _ in sides],
-                   "parameters": sizes}
-            for name, timed in sides:
-                row[name] = round(BATCH * args.steps / timed(args.steps), 1)
-            row["ratio"] = round(row["ours"] / row["reference"], 2)
+            order = sides if round_ % 2 == 0 else sides[::-1]
+            row = {"dtype": dtype, "round": round_ + 1, "order": order, "parameters": sizes}
+            for name in order:
+                row[name] = round(BATCH * args.steps / timers[name][0](args.steps), 1)
+            for name in sides[1:]:
+                row[f"{name}_ratio"] = round(row[name] / row["reference"], 2)
             rows.append(row)
             print(row, flush=True)
 
-    print(f"\n{'dtype':<5} {'round':>5} {'reference':>10} {'ours':>8} {'ratio':>6}  "
-          "(example-segments/s)")
+    print("\nexample-segments/s (ratio to the reference)")
+    print(f"{'dtype':<5} {'round':>5} " + " ".join(f"{name:>20}" for name in sides))
     for r in rows:
-        print(f"{r['dtype']:<5} {r['round']:>5} {r['reference']:>10} {r['ours']:>8} "
-              f"{r['ratio']:>6}")
+        cells = [f"{r['reference']:>20}"] + [
+            f"{r[name]:>12} ({r[name + '_ratio']:>4})".rjust(20) for name in sides[1:]]
+        print(f"{r['dtype']:<5} {r['round']:>5} " + " ".join(cells))
     with open(args.json, "w") as fh:
         json.dump({"args": {**vars(args), "reference": str(args.reference)},
                    "machine": {"threads": args.threads}, "rows": rows}, fh, indent=2)
