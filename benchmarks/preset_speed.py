@@ -71,6 +71,9 @@ def main() -> None:
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row, print JSON
     args = parser.parse_args()
     if args.row:
+        from hrm.allocator import keep_freed_memory
+
+        keep_freed_memory()  # as the hrm command does
         name, dtype, compiled = args.row.split(":")
         print(json.dumps(measure(name, dtype, compiled == "1", args.steps, args.threads)))
         return

@@ -20,6 +20,7 @@ import time
 import torch
 
 from hrm.act import ACTConfig, act_step, new_carry
+from hrm.allocator import keep_freed_memory
 from hrm.model import HRM, HRMConfig
 
 
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true",
                         help="only compare eager and torch.compile (bf16, explicit attention)")
     args = parser.parse_args()
+    keep_freed_memory()  # as the hrm command does
     torch.set_num_threads(args.threads)
     if args.compile:
         variants = [("explicit", "bf16", h, c) for h in (False, True) for c in (False, True)]
