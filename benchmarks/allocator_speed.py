@@ -24,24 +24,17 @@ CASES = [("fp32", False), ("bf16", False), ("bf16", True)]  # (dtype, halt_only)
 
 def child(dtype: str, halt_only: bool, keep: bool, steps: int, threads: int) -> dict:
     import torch
-    from train_speed import time_act_steps  # this folder's training-step timer
+    from reference_speed import BATCH, our_timer  # this folder's timer of our step
 
-    from hrm.act import ACTConfig
     from hrm.allocator import keep_freed_memory
-    from hrm.model import HRM, HRMConfig
 
     if keep and not keep_freed_memory():
         sys.exit("keep_freed_memory: not a glibc system")
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    model = HRM(HRMConfig(vocab_size=11, seq_len=81, hidden=128, heads=4, h_layers=2,
-                          l_layers=2, h_cycles=2, l_cycles=2, positions="learned",
-                          expansion=6.0))
-    act = ACTConfig(max_segments=16, explore_prob=0.1, halt_only=halt_only)
-    inputs = torch.randint(1, 11, (64, 81), generator=torch.Generator().manual_seed(1))
-    seconds = time_act_steps(model, act, inputs, dtype, False, 3, steps)[1]
+    timed, _ = our_timer(dtype, "halt-only" if halt_only else "ours")
+    seconds = timed(steps)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"example_segments_per_s": round(64 * steps / seconds, 1),
+    return {"example_segments_per_s": round(BATCH * steps / seconds, 1),
             "page_faults": usage.ru_minflt, "peak_rss_mib": round(usage.ru_maxrss / 1024)}
 
 
