@@ -107,6 +107,7 @@ OUR_VARIANTS = {  # name: (halt_only, compiled)
     "halt-only": (True, False),
     "halt-only-compiled": (True, True),
 }
+EXTRA_VARIANTS = ", ".join(v for v in OUR_VARIANTS if v != "ours")  # what --variants may name
 
 
 def our_timer(dtype: str, variant: str = "ours"):
@@ -140,18 +141,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--variants", default="",
-                        help="comma-separated extra rows of ours: "
-                             + ", ".join(v for v in OUR_VARIANTS if v != "ours"))
+                        help=f"comma-separated extra rows of ours: {EXTRA_VARIANTS}")
     parser.add_argument("--json", default="benchmarks/reference_speed.json")
     args = parser.parse_args()
+    extras = [v for v in args.variants.split(",") if v]
+    for variant in extras:  # before the reference is imported: a typo fails at once
+        if variant not in OUR_VARIANTS or variant == "ours":
+            sys.exit(f"unknown variant {variant!r}: choose from {EXTRA_VARIANTS}")
     torch.set_num_threads(args.threads)
     reference = import_reference(args.reference)
 
-    extras = [v for v in args.variants.split(",") if v]
-    for variant in extras:
-        if variant not in OUR_VARIANTS or variant == "ours":
-            sys.exit(f"unknown variant {variant!r}: choose from "
-                     + ", ".join(v for v in OUR_VARIANTS if v != "ours"))
     sides = ["reference", "ours", *extras]
     rows = []
     for dtype in args.dtypes.split(","):
