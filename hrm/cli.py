@@ -787,7 +787,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI. User errors become one line on stderr and exit code 2; anything else, a
     fault of ours, one line and exit code 3 (``hrm --debug ...`` shows its traceback)."""
     args = sys.argv[1:] if argv is None else list(argv)
-    keep_freed_memory()  # ~5-10% faster CPU steps, same numbers (hrm/allocator.py)
+    keep_freed_memory()  # fewer page faults, same numbers (hrm/allocator.py)
     try:
         cli.main(args=args, prog_name="hrm", standalone_mode=False)
     except click.exceptions.Exit as done:
