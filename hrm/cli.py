@@ -710,7 +710,8 @@ def _default_preset(family: str, size: int) -> str:
 @cli.command("compare")
 @click.option("--family", type=click.Choice(FAMILIES), default="sudoku", show_default=True)
 @click.option("--size", type=SIZE, help="Grid size (default: 9 for Sudoku, 15 for mazes).")
-@click.option("--difficulty", help="Tier (default: easy for Sudoku, hard for mazes).")
+@click.option("--difficulty", help="Tier (default: easy for Sudoku, hard for mazes), or a mix "
+              "such as easy:1,hard:3.")
 @click.option("--models", default="hrm,transformer", show_default=True,
               help="Comma-separated: hrm, trm, transformer, transformer-segments (HRM's "
               "segment loop), cot.")

@@ -10,6 +10,7 @@ from eval.compare import (
     compare,
     comparison_markdown,
     parse_budget,
+    prepare_data,
     run_config,
     summarise,
 )
@@ -181,6 +182,7 @@ def test_quickstart_builds_trains_compares_and_solves(tmp_path, capsys):
     (["--set", "cot:train.lr=1"], "'cot' is not one of the models compared (hrm, transformer)"),
     (["--budget", "soon"], "cannot read budget"),
     (["--difficulty", "brutal", "--size", "4"], "unknown difficulty 'brutal'"),
+    (["--difficulty", "easy:1,medium:0", "--size", "6"], "the weight of 'medium'"),
     # refused before any data is built: TRM's preset holds settings HRM does not take
     (["--preset", "trm-small", "--models", "hrm,trm"],
      "preset 'trm-small' as hrm: model.latent_steps is not an HRM setting"),
@@ -199,3 +201,12 @@ def test_a_setting_named_for_one_model_must_be_one_it_reads():
     Comparison(**spec, overrides=["model.h_cycles=3"])  # for every model: TRM may ignore it
     with pytest.raises(ValueError, match=r"model.h_cycles is not a TRM setting"):
         Comparison(**spec, overrides=["trm:model.h_cycles=3"])
+
+
+def test_compare_builds_a_mix_of_tiers_as_data_build_does(tmp_path):
+    spec = Comparison(family="sudoku", size=6, difficulty="easy:1,medium:3", models=["hrm"],
+                      budget=3.0, train=40, test=8, preset="tiny")
+    data = prepare_data(spec, tmp_path)
+    meta = json.loads((data / "meta.json").read_text())
+    assert meta["difficulty"] == "easy:1,medium:3"
+    assert meta["counts"] == {"train": 40, "test": 8}
