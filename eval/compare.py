@@ -49,8 +49,7 @@ from hrm.config import (
 from hrm.flops import cot_training_flops, training_step_flops
 from hrm.kinds import KINDS
 from hrm.presets import preset
-from puzzles import make_family
-from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset, read_meta, tier_mix
+from puzzles.dataset import BuildSpec, PuzzleDataset, build_dataset, read_meta
 from puzzles.files import read_json_object, write_json_atomic
 
 BUDGET_KINDS = ("time", "examples", "flops")
@@ -120,8 +119,6 @@ def prepare_data(spec: Comparison, out: Path) -> Path:
         return Path(spec.data_path)
     path = out / "data"
     if not (path / "meta.json").is_file():
-        family = make_family(spec.family, spec.size)  # a clear error for a bad family or size
-        tier_mix(spec.difficulty, family.difficulties)  # a tier or a mix, as `hrm data build`
         options = (("unique_path", True),) if spec.family == "maze" else ()
         build_dataset(BuildSpec(spec.family, spec.size, spec.difficulty, spec.train, spec.test,
                                 options=options), path, workers=2, force=path.exists())
